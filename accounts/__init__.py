@@ -1,0 +1,1 @@
+"""Users, roles, tiers, skills, API tokens, login and permissions."""

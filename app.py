@@ -1,0 +1,134 @@
+"""Tsunagu application factory.  ``python app.py`` serves a development instance."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+import config
+from extensions import api, babel, csrf, db, limiter, login_manager, migrate, socketio
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app.  ``overrides`` replace settings (tests pass a database URL, etc.)."""
+    app = Flask(__name__, instance_path=config.INSTANCE.as_posix(), instance_relative_config=False)
+    # 1. Settings: environment, then explicit overrides.
+    app.config.update(config.load())
+    app.config.update(overrides or {})
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    # 2. Models must be imported before the data layer is bound, so metadata is complete.
+    import models  # noqa: F401  (registers every table)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config.ROOT / "migrations"), render_as_batch=True)
+    _sqlite_pragmas(app)
+
+    # 3. Redis, always real: the configured server or a private one for this run.
+    from core.redis_conn import connect
+    from core.redis_server import ensure_url
+
+    app.config["REDIS_URL"] = ensure_url(app.config.get("REDIS_URL"))
+    app.extensions["tsunagu_redis"] = connect(app.config["REDIS_URL"])
+
+    # 4. Who is asking: sessions, bearer tokens, CSRF, security headers, login throttle.
+    from accounts import auth
+    from core import security
+
+    login_manager.init_app(app)
+    auth.init(app)
+    csrf.init_app(app)
+    security.register(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "tsunagu-limits")
+    limiter.init_app(app)
+
+    # 5. Language: the user's choice, else the browser's.
+    from core.i18n import select_locale, select_timezone
+
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
+                   default_translation_directories=str(config.ROOT / "translations"))
+
+    # 6. HTTP API (flask-smorest) and pages.
+    _register_blueprints(app)
+    from core import errors
+
+    errors.register(app)
+
+    # 7. Real time through the Redis message queue (shared by every web and worker process).
+    socketio.init_app(app, message_queue=app.config["REDIS_URL"], async_mode="threading",
+                      cors_allowed_origins=[], logger=False, engineio_logger=False)
+    from console import socket as console_socket
+
+    console_socket.register(socketio)
+
+    # 8. Cross-domain reactions (signals) and periodic jobs.
+    _connect_signals(app)
+    _register_periodic()
+
+    # 9. Command line.
+    _register_cli(app)
+    from core.i18n import register_template_helpers
+
+    register_template_helpers(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from accounts.api import blp as auth_api
+    from accounts.views import bp as accounts_pages
+    from console.jobs_api import blp as jobs_api
+    from console.views import bp as console_pages
+    from routing.api import blp as routing_api
+
+    api.init_app(app)
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme("session", {"type": "apiKey", "in": "cookie", "name": "session"})
+    for blueprint in (auth_api, routing_api, jobs_api):
+        api.register_blueprint(blueprint)
+    for blueprint in (accounts_pages, console_pages):
+        app.register_blueprint(blueprint)
+
+
+def _connect_signals(app: Flask) -> None:
+    """Higher layers subscribe to lower layers' signals here (ARCHITECTURE)."""
+
+
+def _register_periodic() -> None:
+    from core.scheduler import Periodic, register
+
+    register(Periodic("presence-sweep", "routing.jobs.sweep_presence", every_s=10, queue="high"))
+
+
+def _register_cli(app: Flask) -> None:
+    from accounts.cli import tokens_cli, users_cli
+    from console.cli import demo_command, worker_command
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)
+    app.cli.add_command(demo_command)
+    app.cli.add_command(worker_command)
+
+
+def _sqlite_pragmas(app: Flask) -> None:
+    """WAL and a busy timeout let the web, the worker and the mail listener share SQLite."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        if type(dbapi_connection).__module__.startswith("sqlite3"):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+
+if __name__ == "__main__":  # development server
+    application = create_app()
+    socketio.run(application, host=application.config["HOST"], port=application.config["PORT"],
+                 allow_unsafe_werkzeug=True)

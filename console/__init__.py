@@ -1,0 +1,1 @@
+"""Operator and supervisor pages, the /console Socket.IO namespace, the CTI webhook."""

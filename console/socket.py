@@ -1,0 +1,58 @@
+"""The ``/console`` Socket.IO namespace (CONTRACT §4).
+
+A connection needs a logged-in session with the operator role (supervisors and admins
+included; editors have no console).  Each connection joins its user's room, and
+supervisors join the supervisors' room.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask_login import current_user
+from flask_socketio import Namespace, join_room
+
+from core.realtime import NAMESPACE, SUPERVISORS, user_room
+from extensions import db
+from routing import presence
+
+log = logging.getLogger(__name__)
+
+
+def _allowed() -> bool:
+    return (current_user.is_authenticated and current_user.user_id is not None
+            and current_user.has_role("operator"))
+
+
+class ConsoleNamespace(Namespace):
+    def on_connect(self, auth=None):
+        if not _allowed():
+            raise ConnectionRefusedError("login required")
+        join_room(user_room(current_user.id))
+        if current_user.has_role("supervisor"):
+            join_room(SUPERVISORS)
+        presence.connected(current_user.id)
+        db.session.commit()
+        return True
+
+    def on_disconnect(self, reason=None):
+        if not current_user.is_authenticated or current_user.user_id is None:
+            return
+        presence.disconnected(current_user.id)
+        db.session.commit()
+
+    def on_presence(self, data):
+        if not _allowed():
+            return {"error": {"code": "forbidden", "message": "not allowed"}}
+        value = (data or {}).get("presence") if isinstance(data, dict) else None
+        try:
+            state = presence.set_presence(current_user, value)
+        except Exception as error:  # invalid value: answer in the ack, never crash
+            db.session.rollback()
+            message = getattr(error, "message", "invalid presence")
+            return {"error": {"code": "validation_error", "message": message}}
+        db.session.commit()
+        return presence.as_event(current_user, state)
+
+
+def register(socketio) -> None:
+    socketio.on_namespace(ConsoleNamespace(NAMESPACE))

@@ -1,0 +1,175 @@
+"""Background jobs on RQ.
+
+* ``enqueue`` waits for the current transaction to commit, so a job never runs against
+  data that was rolled back (or not yet visible to the worker).
+* ``job`` wraps an entry point so it runs in an application context with its own session
+  and commits once at the end (jobs take ids and must be idempotent: RQ retries them).
+* ``set_progress`` records 0..1 progress in ``job.meta`` for ``GET /jobs/{id}``.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, has_app_context
+from rq import Queue, Retry, get_current_job
+
+from core.db import on_commit
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("high", "default", "low")
+_worker_app = None
+
+
+def queue(name: str = "default") -> Queue:
+    from core.redis_conn import get_redis
+
+    return Queue(name, connection=get_redis())
+
+
+def enqueue(func: Callable | str, *args, queue_name: str = "default", job_id: str | None = None,
+            retry: int = 3, meta: dict | None = None, now: bool = False, **kwargs):
+    """Enqueue ``func(*args, **kwargs)`` after commit (or at once with ``now=True``).
+
+    Returns the job id (chosen up front so the caller can answer 202 with it).
+    """
+    import uuid
+
+    from extensions import db
+
+    job_id = job_id or uuid.uuid4().hex
+
+    def _send():
+        queue(queue_name).enqueue(
+            func, *args, job_id=job_id, meta=meta or {}, retry=Retry(max=retry, interval=[1, 5, 30]) if retry else None,
+            result_ttl=86400, failure_ttl=7 * 86400, job_timeout=3600, **kwargs)
+
+    if now:
+        _send()
+    else:
+        on_commit(db.session(), _send)
+    return job_id
+
+
+def enqueue_in(seconds: float, func: Callable | str, *args, queue_name: str = "high",
+               job_id: str | None = None, **kwargs):
+    """Schedule ``func`` to run after ``seconds`` (needs a worker started with the scheduler)."""
+    from datetime import timedelta
+
+    from extensions import db
+
+    def _send():
+        queue(queue_name).enqueue_in(timedelta(seconds=seconds), func, *args, job_id=job_id,
+                                     result_ttl=3600, **kwargs)
+
+    on_commit(db.session(), _send)
+
+
+def set_progress(fraction: float, **extra: Any) -> None:
+    """Record progress of the running job (no-op outside a job)."""
+    current = get_current_job()
+    if current is None:
+        return
+    current.meta["progress"] = max(0.0, min(1.0, float(fraction)))
+    current.meta.update(extra)
+    current.save_meta()
+
+
+def _app():
+    """The app for a worker process, created once."""
+    global _worker_app
+    if _worker_app is None:
+        from app import create_app
+
+        _worker_app = create_app()
+    return _worker_app
+
+
+def job(func: Callable) -> Callable:
+    """Decorate an RQ entry point: its own app context and session, commit on success.
+
+    Inside a worker each job gets a fresh application context (so a fresh session whose
+    identity map does not grow job after job); called directly in an existing context
+    (tests, CLI) it shares that context's session.
+    """
+
+    def _run(args, kwargs):
+        from extensions import db
+
+        try:
+            result = func(*args, **kwargs)
+            db.session.commit()
+            return result
+        except Exception:
+            db.session.rollback()
+            raise
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if has_app_context() and get_current_job() is None:
+            return _run(args, kwargs)
+        app = current_app._get_current_object() if has_app_context() else _app()
+        with app.app_context():
+            return _run(args, kwargs)
+
+    return wrapper
+
+
+def run_worker(app, burst: bool = False, name: str | None = None) -> None:
+    """Run an RQ worker (with RQ's scheduler for delayed jobs) plus the periodic ticker."""
+    import threading
+
+    from rq import SimpleWorker
+
+    from core import scheduler
+    from core.redis_conn import connect
+
+    global _worker_app
+    _worker_app = app
+    # No read timeout: the worker blocks on BLPOP for longer than the web's client allows.
+    connection = connect(app.config["REDIS_URL"], blocking=True)
+    stop = threading.Event()
+    ticker = threading.Thread(target=scheduler.run_forever, args=(connection, stop), daemon=True,
+                              name="periodic")
+    if not burst:
+        ticker.start()
+    worker = SimpleWorker([Queue(q, connection=connection) for q in QUEUES], connection=connection,
+                          name=name)
+    try:
+        worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+    finally:
+        stop.set()
+
+
+def status(job_id: str) -> dict | None:
+    """The contract's view of a job: ``{id, status, progress, result}``, or None if unknown."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    from core.redis_conn import get_redis
+
+    try:
+        found = Job.fetch(job_id, connection=get_redis())
+    except NoSuchJobError:
+        return None
+    state = found.get_status(refresh=False)
+    state = getattr(state, "value", state)
+    mapped = {"queued": "queued", "deferred": "queued", "scheduled": "queued", "started": "started",
+              "finished": "finished", "failed": "failed", "stopped": "failed", "canceled": "failed"}
+    result = found.return_value() if state == "finished" else None
+    progress = found.meta.get("progress", 1.0 if state == "finished" else 0.0)
+    body = {"id": found.id, "status": mapped.get(state, "queued"), "progress": progress,
+            "result": result}
+    if state == "failed":
+        body["error"] = found.meta.get("error") or "The job failed."
+    for key in ("kind", "owner_id"):
+        if key in found.meta:
+            body[key] = found.meta[key]
+    return body
+
+
+def current_app_config(key: str, default=None):
+    return current_app.config.get(key, default)

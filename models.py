@@ -1,0 +1,4 @@
+"""Imports every model so the metadata (and Alembic's autogenerate) sees all tables."""
+from accounts.models import ApiToken, User  # noqa: F401
+from core.audit import AuditEntry  # noqa: F401
+from routing.models import OperatorState  # noqa: F401

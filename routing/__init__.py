@@ -1,0 +1,1 @@
+"""Presence, capacity, policy, offers, the assignment engine and queue stats."""

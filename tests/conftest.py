@@ -1,0 +1,260 @@
+"""Test fixtures: one app per run on the backend chosen by ``TSUNAGU_TEST_DB``
+(``sqlite`` or ``postgresql``; ``./test.sh`` runs the suite on both), a private real Redis,
+real commits with every table emptied after each test, and helpers to log in, make
+users, and start real web and worker processes."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKEND = os.environ.get("TSUNAGU_TEST_DB", "sqlite")
+PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+CI = os.environ.get("CI", "").lower() == "true"
+
+# Settings must be in the environment before app modules are imported.
+_instance = tempfile.mkdtemp(prefix="tsunagu-test-instance-")
+os.environ["TSUNAGU_INSTANCE"] = _instance
+os.environ.setdefault("SECRET_KEY", "test-secret-key")
+os.environ["TSUNAGU_DEMO"] = "0"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _create_pg_database() -> tuple[str, str]:
+    import psycopg
+
+    name = f"tsunagu_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            # A UTF-8 ctype so pg_trgm sees Japanese trigrams (TOOLING "Databases").
+            conn.execute(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' "
+                         f"LC_CTYPE 'C.UTF-8' LC_COLLATE 'C.UTF-8'")
+    except psycopg.OperationalError as error:
+        pytest.exit(f"PostgreSQL is required for TSUNAGU_TEST_DB=postgresql: {error}", returncode=3)
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    return name, f"{base}/{name}"
+
+
+def _drop_pg_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    from core.redis_server import PrivateRedis
+
+    server = PrivateRedis()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    if BACKEND == "postgresql":
+        name, url = _create_pg_database()
+        yield url
+        _drop_pg_database(name)
+    elif BACKEND == "sqlite":
+        folder = tempfile.mkdtemp(prefix="tsunagu-test-db-")
+        yield f"sqlite:///{folder}/test.db"
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        pytest.exit(f"TSUNAGU_TEST_DB must be sqlite or postgresql, not {BACKEND!r}", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def app(database_url, redis_url):
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["REDIS_URL"] = redis_url
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
+                              "REDIS_URL": redis_url, "SERVER_NAME": None})
+    with application.app_context():
+        upgrade()
+    yield application
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request):
+    """Empty every table and Redis after each test (tests commit for real)."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    application = request.getfixturevalue("app")
+    from sqlalchemy import text
+
+    from extensions import db
+
+    with application.app_context():
+        db.session.remove()
+        tables = [t for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                names = ", ".join(f'"{t.name}"' for t in tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(table.delete())
+        application.extensions["tsunagu_redis"].flushdb()
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield
+        from extensions import db
+
+        db.session.remove()
+
+
+class ApiClient(FlaskClient):
+    """Test client that sends the CSRF token it got at login on unsafe requests."""
+
+    csrf_token: str | None = None
+
+    def open(self, *args, **kwargs):
+        method = (kwargs.get("method") or "GET").upper()
+        if self.csrf_token and method in ("POST", "PUT", "PATCH", "DELETE"):
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRF-Token", self.csrf_token)
+            kwargs["headers"] = headers
+        return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def client(app):
+    app.test_client_class = ApiClient
+    return app.test_client()
+
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def make_user(app):
+    """``make_user(username, roles="operator", **over)`` creates and commits a user."""
+    from accounts.service import create_user
+    from extensions import db
+
+    def _make(username: str | None = None, roles: str = "operator", **over):
+        with app.app_context():
+            user = create_user(username or f"user{uuid.uuid4().hex[:6]}", over.pop("password", PASSWORD),
+                               roles, **over)
+            db.session.commit()
+            return user.id, user.username
+
+    return _make
+
+
+@pytest.fixture
+def login(app, make_user):
+    """``login(client, roles="operator", **over)`` makes a user, logs the client in and
+    returns ``(user_id, username)``; the client then sends the CSRF token itself."""
+
+    def _login(test_client, roles: str = "operator", **over):
+        user_id, username = make_user(roles=roles, **over)
+        response = test_client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+        assert response.status_code == 200, response.get_json()
+        test_client.csrf_token = response.get_json()["csrf_token"]
+        return user_id, username
+
+    return _login
+
+
+def _wait_http(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+class Processes:
+    """Real Tsunagu processes (web, worker) on the test database and Redis."""
+
+    def __init__(self, database_url: str, redis_url: str):
+        self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                    "TSUNAGU_DEMO": "0", "PYTHONUNBUFFERED": "1"}
+        self.started: list[subprocess.Popen] = []
+        self.logs = Path(tempfile.mkdtemp(prefix="tsunagu-test-procs-"))
+
+    def _spawn(self, argv: list[str], name: str, env: dict | None = None) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "wb")
+        process = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **(env or {})}, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        self.started.append(process)
+        return process
+
+    def web(self, **env) -> str:
+        port = free_port()
+        argv = [str(ROOT / ".venv/bin/gunicorn"), "--worker-class", "gthread", "--workers", "1",
+                "--threads", "50", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+                "app:create_app()"]
+        process = self._spawn(argv, f"web-{port}", env)
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(url + "/login", process)
+        return url
+
+    def worker(self, **env) -> subprocess.Popen:
+        return self._spawn([sys.executable, "-m", "flask", "--app", "app", "worker"],
+                           f"worker-{len(self.started)}", env)
+
+    def stop(self) -> None:
+        import signal
+
+        for process in self.started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.started:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def processes(app, database_url, redis_url):
+    procs = Processes(database_url, redis_url)
+    yield procs
+    procs.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(processes) -> str:
+    """Base URL of a real web process (gunicorn) on the test database."""
+    return processes.web()
+
+
+def http_login(base_url: str, username: str, password: str = PASSWORD) -> requests.Session:
+    session = requests.Session()
+    response = session.post(f"{base_url}/api/v1/auth/login", json={"username": username, "password": password})
+    response.raise_for_status()
+    session.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+    return session

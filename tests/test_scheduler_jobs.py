@@ -1,0 +1,92 @@
+"""Periodic jobs run once per period across workers; jobs are enqueued after commit."""
+import redis as redis_lib
+from rq import Queue
+
+from core import scheduler
+
+
+def test_periodic_tick_runs_once_per_period_across_workers(redis_url):
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    task = scheduler.Periodic("unit-sweep", "routing.jobs.sweep_presence", every_s=10, queue="high")
+    saved = dict(scheduler._registry)
+    scheduler._registry.clear()
+    scheduler.register(task)
+    try:
+        # Two workers tick in the same period: one enqueue.
+        assert scheduler.tick(client, now=1000.0) == ["unit-sweep"]
+        assert scheduler.tick(client, now=1005.0) == []
+        assert scheduler.tick(client, now=1009.9) == []
+        # Next period: one more.
+        assert scheduler.tick(client, now=1010.0) == ["unit-sweep"]
+        assert len(Queue("high", connection=client)) == 2
+    finally:
+        scheduler._registry.clear()
+        scheduler._registry.update(saved)
+        client.flushdb()
+
+
+def test_daily_task_waits_for_its_next_period_after_a_restart(redis_url):
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    saved = dict(scheduler._registry)
+    scheduler._registry.clear()
+    scheduler.register(scheduler.Periodic("nightly", "routing.jobs.sweep_presence", every_s=86400, offset_s=18 * 3600))
+    try:
+        assert scheduler.tick(client, now=1_000_000.0) == []
+        assert scheduler.tick(client, now=1_000_000.0 + 86400) == ["nightly"]
+    finally:
+        scheduler._registry.clear()
+        scheduler._registry.update(saved)
+        client.flushdb()
+
+
+def test_enqueue_waits_for_commit_and_job_status_endpoint(app, client, login):
+    from core import jobs
+    from extensions import db
+
+    user_id, _ = login(client)
+    with app.test_request_context():
+        job_id = jobs.enqueue("routing.jobs.sweep_presence", meta={"owner_id": user_id})
+        queue = jobs.queue()
+        assert queue.fetch_job(job_id) is None  # not before commit
+        db.session.commit()
+        assert queue.fetch_job(job_id) is not None
+    body = client.get(f"/api/v1/jobs/{job_id}").get_json()
+    assert body["status"] == "queued" and body["progress"] == 0.0
+    assert client.get("/api/v1/jobs/does-not-exist").status_code == 404
+
+
+def test_job_status_hides_other_users_jobs(app, client, login, make_user):
+    from core import jobs
+    from extensions import db
+
+    other_id, _ = make_user("other-owner")
+    login(client)
+    with app.test_request_context():
+        job_id = jobs.enqueue("routing.jobs.sweep_presence", meta={"owner_id": other_id})
+        db.session.commit()
+    assert client.get(f"/api/v1/jobs/{job_id}").status_code == 404
+
+
+def test_job_wrapper_commits_and_reports(app, make_user):
+    from datetime import timedelta
+
+    from core.db import utcnow
+    from extensions import db
+    from routing import jobs as routing_jobs
+    from routing.presence import set_presence, state_of
+
+    user_id, _ = make_user("goner")
+    with app.app_context():
+        from accounts.models import User
+
+        user = db.session.get(User, user_id)
+        set_presence(user, "available")
+        state = state_of(user_id)
+        state.presence_since = utcnow() - timedelta(minutes=5)
+        state.disconnected_at = utcnow() - timedelta(minutes=2)
+        db.session.commit()
+        assert routing_jobs.sweep_presence() == [user_id]
+        db.session.expire_all()
+        assert state_of(user_id).presence == "offline"
