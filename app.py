@@ -46,11 +46,19 @@ def create_app(overrides: dict | None = None) -> Flask:
     # 5. Language: the user's choice, else the browser's.
     from core.i18n import select_locale, select_timezone
 
+    # Each domain keeps its own catalogue (<package>/translations); Flask-Babel merges them.
+    directories = [config.ROOT / "translations"] + sorted(config.ROOT.glob("*/translations"))
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
-                   default_translation_directories=str(config.ROOT / "translations"))
+                   default_translation_directories=";".join(str(d) for d in directories if d.is_dir()))
 
-    # 6. HTTP API (flask-smorest) and pages.
+    # 6. HTTP API (flask-smorest) and pages; each domain registers its own.
     _register_blueprints(app)
+    import customers
+    import knowledge
+    import tickets
+
+    for domain in (customers, tickets, knowledge):
+        domain.init_app(app)
     from core import errors
 
     errors.register(app)

@@ -54,4 +54,11 @@ def existing_logins() -> list[str]:
 def seed(customer_count: int = 300) -> list[str]:
     lines = ["Demo logins (username / password):"]
     lines += seed_users()
+    import customers.demo
+    import knowledge.demo
+    import tickets.demo
+
+    for domain in (customers.demo, knowledge.demo, tickets.demo):
+        lines += domain.seed(customer_count)
+        db.session.commit()
     return lines

@@ -75,7 +75,7 @@ def prepare(role: str) -> None:
     """Migrate (and seed the demo) before serving; every step must succeed."""
     if role not in ("all", "web"):
         return
-    subprocess.run(FLASK + ["db", "upgrade"], cwd=ROOT, check=True)
+    subprocess.run(FLASK + ["db", "upgrade", "heads"], cwd=ROOT, check=True)
     if os.environ.get("TSUNAGU_DEMO", "1") != "0":
         subprocess.run(FLASK + ["demo", "--if-empty"], cwd=ROOT, check=True)
 

@@ -34,4 +34,7 @@ if [ "$(cat static/vendor/.installed 2>/dev/null)" != "$want" ]; then
 fi
 
 # Compiled message catalogues are build output (git-ignored).
-.venv/bin/pybabel compile -d translations >/dev/null 2>&1 || .venv/bin/pybabel compile -d translations
+for catalogue in translations */translations; do
+  [ -d "$catalogue" ] || continue
+  .venv/bin/pybabel compile -d "$catalogue" >/dev/null 2>&1 || .venv/bin/pybabel compile -d "$catalogue"
+done

@@ -92,7 +92,7 @@ def app(database_url, redis_url):
     application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
                               "REDIS_URL": redis_url, "SERVER_NAME": None})
     with application.app_context():
-        upgrade()
+        upgrade(revision="heads")
     yield application
 
 

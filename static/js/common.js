@@ -1,7 +1,9 @@
 /* Shared browser helpers: translated strings, CSRF-aware fetch, the console socket. */
 (function () {
   "use strict";
+  /* Base strings from base.html plus any page's own <script type="application/json" class="i18n-page">. */
   const strings = JSON.parse(document.getElementById("i18n").textContent || "{}");
+  document.querySelectorAll("script.i18n-page").forEach((el) => Object.assign(strings, JSON.parse(el.textContent || "{}")));
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
 
   function t(key) { return strings[key] || key; }
