@@ -189,9 +189,9 @@ def _wait_http(url: str, process: subprocess.Popen, timeout: float = 30) -> None
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
@@ -258,3 +258,35 @@ def http_login(base_url: str, username: str, password: str = PASSWORD) -> reques
     response.raise_for_status()
     session.headers["X-CSRF-Token"] = response.json()["csrf_token"]
     return session
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    if not os.path.exists(CHROMIUM):
+        if CI:
+            pytest.fail("Chromium is missing at /usr/bin/chromium (CI=true: nothing may be skipped)")
+        pytest.skip("Chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def browser_login(browser, base_url: str, username: str, password: str = PASSWORD, locale: str = "ja-JP"):
+    """A new browser context logged in through the /login page; returns (context, page)."""
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(f"{base_url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    return context, page
