@@ -70,9 +70,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     console_socket.register(socketio)
 
-    # 8. Cross-domain reactions (signals) and periodic jobs.
+    # 8. Cross-domain reactions (signals) and routing's periodic jobs.
     _connect_signals(app)
-    _register_periodic()
 
     # 9. Command line.
     _register_cli(app)
@@ -85,27 +84,28 @@ def create_app(overrides: dict | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from accounts.api import blp as auth_api
     from accounts.views import bp as accounts_pages
+    from console.admin_views import bp as admin_pages
+    from console.calls_api import blp as calls_api
     from console.jobs_api import blp as jobs_api
     from console.views import bp as console_pages
-    from routing.api import blp as routing_api
 
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("session", {"type": "apiKey", "in": "cookie", "name": "session"})
-    for blueprint in (auth_api, routing_api, jobs_api):
+    for blueprint in (auth_api, jobs_api, calls_api):
         api.register_blueprint(blueprint)
-    for blueprint in (accounts_pages, console_pages):
+    for blueprint in (accounts_pages, console_pages, admin_pages):
         app.register_blueprint(blueprint)
 
 
 def _connect_signals(app: Flask) -> None:
     """Higher layers subscribe to lower layers' signals here (ARCHITECTURE)."""
+    from console import pop
+    from routing import wiring
+    from routing.events import offer_created
 
-
-def _register_periodic() -> None:
-    from core.scheduler import Periodic, register
-
-    register(Periodic("presence-sweep", "routing.jobs.sweep_presence", every_s=10, queue="high"))
+    wiring.init_app(app)
+    offer_created.connect(pop.on_offer_created, app, weak=False)
 
 
 def _register_cli(app: Flask) -> None:

@@ -1,4 +1,5 @@
 """Imports every model so the metadata (and Alembic's autogenerate) sees all tables."""
+import console.models  # noqa: F401
 import customers.models  # noqa: F401
 import knowledge.models  # noqa: F401
 import tickets.models  # noqa: F401

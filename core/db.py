@@ -78,5 +78,7 @@ def _drop_after_commit(session: Session, previous_transaction) -> None:
 
 
 def is_postgres(session_or_engine) -> bool:
-    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    """True on PostgreSQL; takes a (scoped) session, an engine or a connection."""
+    get_bind = getattr(session_or_engine, "get_bind", None)
+    bind = get_bind() if get_bind is not None else session_or_engine
     return bind.dialect.name == "postgresql"

@@ -116,6 +116,18 @@ def _http_exception_response(error: HTTPException):
     return error_response(status, message, fields=fields, headers=headers)
 
 
+def schema_name(schema) -> str:
+    """OpenAPI component names carry their package (``TicketsPreviewIn``), so two domains
+    may both have a ``PreviewIn`` schema without clashing."""
+    from apispec.ext.marshmallow.common import resolve_schema_cls
+
+    cls = resolve_schema_cls(schema)
+    name = cls.__name__.removesuffix("Schema") or cls.__name__
+    package = cls.__module__.split(".")[0]
+    prefix = "" if package in ("core", "marshmallow") else package.capitalize()
+    return prefix + name
+
+
 class ContractApi(Api):
     """flask-smorest Api whose HTTP errors use the contract's shape."""
 

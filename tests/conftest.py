@@ -109,7 +109,10 @@ def _clean_state(request):
 
     with application.app_context():
         db.session.remove()
-        tables = [t for t in reversed(db.metadata.sorted_tables)]
+        from sqlalchemy import inspect
+
+        existing = set(inspect(db.engine).get_table_names())
+        tables = [t for t in reversed(db.metadata.sorted_tables) if t.name in existing]
         with db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 names = ", ".join(f'"{t.name}"' for t in tables)
@@ -118,6 +121,28 @@ def _clean_state(request):
                 for table in tables:
                     conn.execute(table.delete())
         application.extensions["tsunagu_redis"].flushdb()
+
+
+@pytest.fixture
+def run_jobs(app):
+    """``run_jobs()`` runs every queued job now, in this process, on the test app
+    (delayed jobs stay scheduled: tests call their entry points to simulate time)."""
+    from rq import SimpleWorker
+
+    import core.jobs
+    from core.jobs import QUEUES, queue
+
+    core.jobs._worker_app = app
+
+    def _run(allow_failures: bool = False) -> None:
+        """Runs the queues dry; a job that raised fails the test (retries would hide it)."""
+        with app.app_context():
+            worker = SimpleWorker([queue(name) for name in QUEUES], connection=app.extensions["tsunagu_redis"])
+            worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+            if worker.failed_job_count and not allow_failures:
+                raise AssertionError(f"{worker.failed_job_count} job(s) failed; see the log above")
+
+    return _run
 
 
 @pytest.fixture

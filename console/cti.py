@@ -1,0 +1,263 @@
+"""The CTI webhook's operations (Zammad "generic CTI" compatible, CONTRACT §3 Telephony).
+
+Events are idempotent per ``callId`` and tolerate disorder: a repeated ``newCall``
+answers the call's current decision, an ``answer`` after ``hangup`` is ignored, an
+unknown ``callId`` is ignored.  A phone call becomes (or reuses) the caller's phone ticket,
+which routing offers to one operator: the ``dial`` answer *is* that offer.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from console.models import BlockedNumber, Call
+from core.db import utcnow
+from core.errors import Invalid
+from customers import service as customers
+from customers import timeline
+from customers.identity import phone_or_none
+from extensions import db
+from routing import engine
+from routing.models import Offer, WorkItem
+
+OPEN_STATUSES = ("new", "open", "pending", "on_hold")
+UNIDENTIFIED = "unidentified"
+
+
+def _event_value(data: dict, *names: str) -> str | None:
+    for name in names:
+        value = data.get(name)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if value not in (None, ""):
+            return str(value).strip()
+    return None
+
+
+def user_candidates(data: dict) -> list[str]:
+    """``user`` as a string, a comma-separated string, a list (``user[]``), or empty."""
+    raw = data.get("user[]", data.get("user"))
+    values = raw if isinstance(raw, list) else [raw]
+    names: list[str] = []
+    for value in values:
+        if value is None:
+            continue
+        names += [part.strip() for part in str(value).split(",") if part.strip()]
+    return names
+
+
+def call_id_of(data: dict) -> str:
+    call_id = _event_value(data, "callId", "call_id", "callid")
+    if not call_id:
+        raise Invalid("callId is required.", fields={"callId": ["required"]})
+    if len(call_id) > 200:
+        raise Invalid("callId is too long.", fields={"callId": ["at most 200 characters"]})
+    return call_id
+
+
+def direction_of(data: dict) -> str:
+    direction = (_event_value(data, "direction") or "in").lower()
+    if direction not in ("in", "out"):
+        raise Invalid("direction must be in or out.", fields={"direction": ["in or out"]})
+    return direction
+
+
+def find_call(call_id: str, *, lock: bool = False) -> Call | None:
+    statement = select(Call).where(Call.call_id == call_id)
+    if lock:
+        statement = statement.with_for_update()
+    return db.session.scalar(statement)
+
+
+def is_blocked(e164: str | None) -> bool:
+    return bool(e164) and db.session.scalar(select(BlockedNumber.id).where(BlockedNumber.number == e164)) is not None
+
+
+def _user_by_name_or_extension(names: list[str]):
+    from accounts.models import User
+
+    for name in names:
+        user = db.session.scalar(select(User).where((User.username == name) | (User.extension == name)))
+        if user is not None:
+            return user
+    return None
+
+
+# --- customer and ticket for a call -------------------------------------------------------
+
+def customer_for_caller(caller: str | None):
+    """The caller's customer; an unknown or anonymous caller gets a placeholder customer
+    (tagged ``unidentified``) so the call has a ticket and a timeline.  The operator names
+    it from the pop, or links it to an existing customer (a merge)."""
+    if caller:
+        found = customers.lookup(phone=caller)
+        if found is not None:
+            return found
+    return customers.create({"name": caller or "非通知 (anonymous)", "phones": [caller] if caller else [],
+                             "tags": [UNIDENTIFIED]})
+
+
+def phone_ticket_for(customer, caller: str | None):
+    """Reuse the customer's open phone ticket (known callers), else open one."""
+    from tickets import service as tickets
+    from tickets.models import Ticket
+
+    if UNIDENTIFIED not in (customer.tags or []):
+        existing = db.session.scalar(
+            select(Ticket).where(Ticket.customer_id == customer.id, Ticket.channel == "phone",
+                                 Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.id.desc()))
+        if existing is not None:
+            engine.queue_ticket(existing)
+            return existing
+    subject = f"着信 {caller}" if caller else "着信 (非通知)"
+    return tickets.open_ticket(customer, subject=subject, channel="phone")
+
+
+# --- decisions -------------------------------------------------------------------------------
+
+def decision_for(call: Call) -> dict:
+    """What the PBX should do with the call now."""
+    from accounts.models import User
+
+    if call.blocked:
+        return {"action": "reject", "reason": "busy"}
+    if call.state == "hangup":
+        return {}
+    work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == call.ticket_id)) if call.ticket_id else None
+    if work is not None and work.state in ("offered", "assigned") and work.operator_id:
+        user = db.session.get(User, work.operator_id)
+        call.decision = "dial"
+        return {"action": "dial", "user": user.username, "extension": user.extension}
+    call.decision = "queue"
+    return {"action": "queue"}
+
+
+def new_call(data: dict) -> dict:
+    """``event=newCall``: identify the caller, open or reuse their phone ticket, route it."""
+    call_id = call_id_of(data)
+    direction = direction_of(data)
+    existing = find_call(call_id, lock=True)
+    if existing is not None:
+        return decision_for(existing)
+    raw_from = _event_value(data, "from") or ""
+    raw_to = _event_value(data, "to") or ""
+    other_party = raw_from if direction == "in" else raw_to
+    caller = phone_or_none(other_party) if other_party.lower() != "anonymous" else None
+    call = Call(call_id=call_id, direction=direction, from_number=raw_from[:80], to_number=raw_to[:80],
+                caller=caller, queue=(_event_value(data, "queue") or None), initialized_at=utcnow())
+    db.session.add(call)
+    if direction == "out":
+        return _outbound(call, data)
+    if is_blocked(caller):
+        call.blocked, call.state, call.end_at, call.cause = True, "hangup", utcnow(), "blocked"
+        db.session.flush()
+        return {"action": "reject", "reason": "busy"}
+    customer = customer_for_caller(caller)
+    call.customer_id = customer.id
+    ticket = phone_ticket_for(customer, caller)
+    call.ticket_id = ticket.id
+    db.session.flush()
+    work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == ticket.id))
+    if work is not None and work.state == "waiting":
+        engine.route_item(work.id)
+    return decision_for(call)
+
+
+def _outbound(call: Call, data: dict) -> dict:
+    """An outbound call (click-to-call or the PBX): recorded, not routed."""
+    operator = _user_by_name_or_extension(user_candidates(data) + [call.from_number])
+    call.operator_id = operator.id if operator else None
+    customer = customers.lookup(phone=call.caller) if call.caller else None
+    call.customer_id = customer.id if customer else None
+    db.session.flush()
+    return {}
+
+
+def answer(data: dict) -> dict:
+    """``event=answer``: the call is with that operator (their console pops if not yet)."""
+    call = find_call(call_id_of(data), lock=True)
+    if call is None or call.state == "hangup" or call.blocked:
+        return {}
+    names = user_candidates(data)
+    if any(name.lower() == "voicemail" for name in names):
+        call.voicemail = True
+        return {}
+    operator = _user_by_name_or_extension(names)
+    if call.state == "answer" and (operator is None or operator.id == call.operator_id):
+        return {}
+    call.state, call.start_at = "answer", call.start_at or utcnow()
+    if operator is None:
+        return {}
+    call.operator_id = operator.id
+    if call.direction == "in" and call.ticket_id:
+        _bind_to_operator(call, operator)
+    return {}
+
+
+def _bind_to_operator(call: Call, operator) -> None:
+    """Accept the operator's pending offer for this call, or hand the item to them."""
+    from console import pop
+
+    offer = db.session.scalar(select(Offer).where(Offer.ticket_id == call.ticket_id, Offer.state == "pending")
+                              .order_by(Offer.id.desc()))
+    if offer is not None and offer.operator_id == operator.id:
+        engine.decide_offer(offer, "accept")
+        return
+    engine.hold_by(call.ticket_id, operator.id, by=operator.id)
+    from tickets.service import assign_from_routing
+
+    assign_from_routing(call.ticket_id, operator.id)
+    pop.push_screen_pop(call, operator.id)
+
+
+def hangup(data: dict) -> dict:
+    """``event=hangup``: the call lands on the timeline; the operator goes to wrap-up."""
+    call = find_call(call_id_of(data), lock=True)
+    if call is None or call.state == "hangup":
+        return {}
+    now = utcnow()
+    call.state, call.end_at = "hangup", now
+    call.cause = (_event_value(data, "cause") or "normalClearing")[:40]
+    answered_by_person = call.start_at is not None and not call.voicemail and call.operator_id is not None
+    call.missed = call.direction == "in" and not answered_by_person
+    call.done = not call.missed
+    if call.customer_id:
+        timeline.record(call.customer_id, "call", channel="phone", direction=call.direction, occurred_at=call.initialized_at,
+                        summary=_summary(call), ticket_id=call.ticket_id, operator_id=call.operator_id,
+                        ref=f"call:{call.call_id}", detail=call_detail(call))
+    if call.ticket_id:
+        engine.finish_item(call.ticket_id, reason="hangup")
+    if answered_by_person and call.direction == "in":
+        engine.start_wrap_up(call.operator_id)
+    return {}
+
+
+def waiting_s(call: Call) -> float | None:
+    end = call.start_at or call.end_at
+    return round((end - call.initialized_at).total_seconds(), 3) if end else None
+
+
+def talking_s(call: Call) -> float | None:
+    if call.start_at and call.end_at and not call.voicemail:
+        return round((call.end_at - call.start_at).total_seconds(), 3)
+    return None
+
+
+def call_detail(call: Call) -> dict:
+    return {"call_id": call.call_id, "cause": call.cause, "waiting_s": waiting_s(call), "talking_s": talking_s(call),
+            "missed": call.missed, "voicemail": call.voicemail, "from": call.from_number, "to": call.to_number}
+
+
+def _summary(call: Call) -> str:
+    if call.direction == "out":
+        return f"発信 {call.to_number} ({call.cause})"
+    if call.missed:
+        return f"不在着信 {call.caller or '非通知'} ({call.cause})"
+    return f"着信 {call.caller or '非通知'} 通話 {int(talking_s(call) or 0)}秒"
+
+
+def handle(data: dict) -> dict:
+    event = _event_value(data, "event")
+    handlers = {"newCall": new_call, "answer": answer, "hangup": hangup}
+    if event not in handlers:
+        raise Invalid("event must be newCall, answer or hangup.", fields={"event": ["newCall, answer or hangup"]})
+    return handlers[event](data)

@@ -1,0 +1,316 @@
+"""The assignment engine.
+
+Concurrency (ARCHITECTURE "Concurrency rules"): a claim happens in the caller's single
+transaction as
+
+1. lock the operator — ``UPDATE operator_states … WHERE presence='available'`` (a row
+   lock on PostgreSQL; on SQLite the first write takes the database's write lock, which
+   serialises writers exactly like ``BEGIN IMMEDIATE``);
+2. count that operator's active items of the channel *under the lock* against capacity;
+3. claim the item with a conditional ``UPDATE work_items … WHERE state='waiting'``.
+
+Every claim of one operator passes through the same row lock, so capacity can never be
+exceeded; the conditional update means an item is never held by two operators.  No step
+reads, decides and writes across two transactions.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from core.db import is_postgres, utcnow
+from extensions import db
+from routing import policy as P
+from routing import store
+from routing.models import Offer, OperatorState, WorkItem
+
+log = logging.getLogger(__name__)
+ACTIVE = ("offered", "assigned")
+CANDIDATES_TRIED = 5  # operators tried per decision before giving up (others raced us)
+
+
+# --- snapshots (read without locks; every claim re-checks under the lock) ----------
+
+def operator_snapshots(channel: str | None = None) -> list[P.Operator]:
+    """Available operators with their load per channel (one query each for users and loads)."""
+    from accounts.models import User
+
+    rows = db.session.execute(
+        select(User.id, User.tier, User.skills, User.roles_csv, OperatorState.idle_since)
+        .join(OperatorState, OperatorState.user_id == User.id)
+        .where(OperatorState.presence == P.PRESENCE_TAKING_WORK, User.active.is_(True))).all()
+    if not rows:
+        return []
+    loads: dict[int, dict[str, int]] = {}
+    for operator_id, item_channel, count in db.session.execute(
+            select(WorkItem.operator_id, WorkItem.channel, func.count())
+            .where(WorkItem.state.in_(ACTIVE), WorkItem.operator_id.in_([r.id for r in rows]))
+            .group_by(WorkItem.operator_id, WorkItem.channel)):
+        loads.setdefault(operator_id, {})[item_channel] = count
+    snapshots = []
+    for row in rows:
+        roles = set(row.roles_csv.split(","))
+        if not roles & {"operator", "supervisor", "admin"}:
+            continue
+        load = dict.fromkeys(P.CHANNELS, 0)
+        load.update(loads.get(row.id, {}))
+        snapshots.append(P.Operator(id=row.id, tier=row.tier, presence=P.PRESENCE_TAKING_WORK,
+                                    skills=frozenset(row.skills or []), load=load, idle_since=row.idle_since))
+    return snapshots
+
+
+def as_item(work: WorkItem) -> P.Item:
+    return P.Item(id=work.id, channel=work.channel, rank=work.rank, priority=work.priority,
+                  waiting_since=work.waiting_since, skills=frozenset(work.skills or []))
+
+
+# --- queueing ----------------------------------------------------------------------
+
+def queue_ticket(ticket, *, skills: list[str] | None = None) -> WorkItem:
+    """Make ``ticket`` a waiting item (new, reopened or returned), freeing any holder."""
+    work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == ticket.id).with_for_update())
+    now = utcnow()
+    if work is None:
+        work = WorkItem(ticket_id=ticket.id, channel=ticket.channel, rank=ticket.rank or "new",
+                        priority=ticket.priority or "normal", state="waiting",
+                        waiting_since=ticket.waiting_since or now, skills=skills or [])
+        db.session.add(work)
+    else:
+        previous = work.operator_id
+        _revoke_pending_offers(work, "requeued")
+        work.state, work.operator_id, work.assigned_at, work.done_at = "waiting", None, None, None
+        work.channel, work.priority = ticket.channel, ticket.priority or "normal"
+        work.waiting_since = ticket.waiting_since or now
+        work.version += 1
+        if previous:
+            store.after_commit_free(previous)
+    work.rank_order = P.RANK_ORDER.index(work.rank) if work.rank in P.RANK_ORDER else len(P.RANK_ORDER)
+    work.priority_order = P.PRIORITY_ORDER.index(work.priority) if work.priority in P.PRIORITY_ORDER else 2
+    db.session.flush()
+    store.record_event("queued", work, detail={"rank": work.rank, "channel": work.channel})
+    return work
+
+
+# --- claiming ------------------------------------------------------------------------
+
+def _lock_operator(operator_id: int) -> bool:
+    """Lock the operator's row for this transaction; False if they are not available."""
+    result = db.session.execute(
+        update(OperatorState).where(OperatorState.user_id == operator_id,
+                                    OperatorState.presence == P.PRESENCE_TAKING_WORK)
+        .values(version=OperatorState.version + 1).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def _load_under_lock(operator_id: int, channel: str) -> int:
+    return db.session.scalar(select(func.count()).select_from(WorkItem).where(
+        WorkItem.operator_id == operator_id, WorkItem.channel == channel, WorkItem.state.in_(ACTIVE))) or 0
+
+
+def try_claim(work_id: int, operator_id: int, channel: str, policy: dict, *, by: int | None = None) -> str | None:
+    """Claim a waiting item for an operator atomically; returns the new state or None."""
+    if not _lock_operator(operator_id):
+        return None
+    capacity = policy["capacity"].get(channel, P.DEFAULT_CAPACITY.get(channel, 1))
+    if _load_under_lock(operator_id, channel) >= capacity:
+        return None
+    new_state = "offered" if channel == "phone" else "assigned"
+    now = utcnow()
+    claimed = db.session.execute(
+        update(WorkItem).where(WorkItem.id == work_id, WorkItem.state == "waiting")
+        .values(state=new_state, operator_id=operator_id, assigned_at=now if new_state == "assigned" else None,
+                version=WorkItem.version + 1).execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        return None
+    work = db.session.get(WorkItem, work_id)
+    db.session.refresh(work)
+    if new_state == "offered":
+        store.create_offer(work, operator_id, policy)
+    else:
+        store.assign_ticket(work, operator_id, by=by)
+    return new_state
+
+
+def route_item(work_id: int) -> WorkItem | None:
+    """Find the best operator for a waiting item and claim it for them.  If nobody may
+    take it now, schedule a retry for when the policy next widens."""
+    work = db.session.get(WorkItem, work_id)
+    if work is None or work.state != "waiting":
+        return work
+    policy = store.current_policy()
+    now = utcnow()
+    item = as_item(work)
+    excluded = store.rejected_by(work.id)
+    operators = operator_snapshots(work.channel)
+    for operator in operators:
+        operator.excluded = frozenset({work.id}) if operator.id in excluded else frozenset()
+    for operator in P.ranked_operators(policy, item, operators, now)[:CANDIDATES_TRIED]:
+        if try_claim(work.id, operator.id, work.channel, policy):
+            db.session.refresh(work)
+            return work
+    delay = P.next_widening_at(policy, item, now)
+    if delay is not None:
+        store.schedule_route(work.id, delay + 0.05, reason="escalation")
+    return work
+
+
+def offer_next(operator_id: int) -> WorkItem | None:
+    """An operator freed capacity (or became available): give them the best waiting item
+    they may take now, if any."""
+    from accounts.models import User
+
+    user = db.session.get(User, operator_id)
+    if user is None or not user.active:
+        return None
+    policy = store.current_policy()
+    now = utcnow()
+    snapshots = [s for s in operator_snapshots() if s.id == operator_id]
+    if not snapshots:
+        return None
+    operator = snapshots[0]
+    for channel in P.CHANNELS:
+        if not P.has_room(policy, operator, channel):
+            continue
+        statement = (select(WorkItem).where(WorkItem.state == "waiting", WorkItem.channel == channel)
+                     .order_by(WorkItem.priority_order, WorkItem.rank_order, WorkItem.waiting_since, WorkItem.id)
+                     .limit(200))
+        if is_postgres(db.session):
+            statement = statement.with_for_update(skip_locked=True)
+        excluded_items = store.items_rejected_by_operator(operator_id)
+        for work in db.session.scalars(statement):
+            operator.excluded = frozenset({work.id}) if work.id in excluded_items else frozenset()
+            if P.eligible(policy, as_item(work), operator, now):
+                if try_claim(work.id, operator_id, channel, policy):
+                    db.session.refresh(work)
+                    return work
+                break  # lost the operator (presence/capacity changed): stop here
+    return None
+
+
+# --- offers ------------------------------------------------------------------------
+
+def decide_offer(offer: Offer, decision: str, *, reason: str | None = None) -> Offer:
+    """Accept, reject or expire a pending offer (idempotent for repeated decisions)."""
+    if offer.state != "pending":
+        return offer
+    work = db.session.get(WorkItem, offer.work_item_id, with_for_update=True)
+    now = utcnow()
+    offer.decided_at = now
+    if decision == "accept":
+        offer.state = "accepted"
+        if work is not None and work.state == "offered" and work.operator_id == offer.operator_id:
+            work.state, work.assigned_at = "assigned", now
+            work.version += 1
+            store.assign_ticket(work, offer.operator_id, by=offer.operator_id)
+        store.record_event("accepted", work, operator_id=offer.operator_id, detail={"offer_id": offer.id})
+        return offer
+    offer.state = "rejected" if decision == "reject" else "expired"
+    offer.reason = reason or offer.state
+    store.record_event(offer.state, work, operator_id=offer.operator_id,
+                       detail={"offer_id": offer.id, "reason": offer.reason})
+    store.push_revoked(offer)
+    if work is not None and work.state == "offered" and work.operator_id == offer.operator_id:
+        work.state, work.operator_id = "waiting", None
+        work.version += 1
+        store.remember_rejection(work.id, offer.operator_id, store.current_policy()["reject_cooldown_s"])
+        db.session.flush()
+        route_item(work.id)
+    return offer
+
+
+def expire_due_offers() -> int:
+    """Expire every pending offer past its deadline (the periodic safety net)."""
+    due = db.session.scalars(select(Offer).where(Offer.state == "pending", Offer.expires_at <= utcnow())
+                             .order_by(Offer.id).limit(500)).all()
+    for offer in due:
+        decide_offer(offer, "expire", reason="timeout")
+    return len(due)
+
+
+def _revoke_pending_offers(work: WorkItem, reason: str) -> None:
+    for offer in db.session.scalars(select(Offer).where(Offer.work_item_id == work.id, Offer.state == "pending")):
+        offer.state, offer.decided_at, offer.reason = "revoked", utcnow(), reason
+        store.push_revoked(offer)
+
+
+# --- releasing ----------------------------------------------------------------------
+
+def finish_item(ticket_id: int, *, reason: str = "done") -> WorkItem | None:
+    """The ticket no longer needs its holder (pending, solved, closed, hung up)."""
+    work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == ticket_id).with_for_update())
+    if work is None or work.state == "done":
+        return work
+    previous = work.operator_id
+    _revoke_pending_offers(work, reason)
+    work.state, work.done_at = "done", utcnow()
+    work.version += 1
+    store.record_event("done", work, operator_id=previous, detail={"reason": reason})
+    if previous:
+        state = db.session.get(OperatorState, previous)
+        if state is not None and _load_under_lock(previous, work.channel) == 0:
+            state.idle_since = utcnow()
+        store.after_commit_free(previous)
+    return work
+
+
+def hold_by(ticket_id: int, operator_id: int | None, *, by: int | None = None) -> WorkItem | None:
+    """A person assigned the ticket by hand (take it / reassign): the item follows."""
+    work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == ticket_id).with_for_update())
+    if work is None:
+        return None
+    if work.operator_id == operator_id and work.state == "assigned":
+        return work
+    previous = work.operator_id
+    _revoke_pending_offers(work, "reassigned")
+    if operator_id is None:
+        work.state, work.operator_id, work.waiting_since = "waiting", None, utcnow()
+        store.schedule_route(work.id, 0, reason="returned")
+    else:
+        work.state, work.operator_id, work.assigned_at = "assigned", operator_id, utcnow()
+    work.version += 1
+    store.record_event("reassigned", work, operator_id=operator_id, actor_id=by, detail={"from": previous})
+    if previous and previous != operator_id:
+        store.after_commit_free(previous)
+    return work
+
+
+def wrap_up_due() -> list[int]:
+    """Operators whose wrap-up time is over go back to available."""
+    from accounts.models import User
+    from routing.presence import set_presence
+
+    now = utcnow()
+    states = db.session.scalars(select(OperatorState).where(
+        OperatorState.presence == "wrap_up", OperatorState.wrap_up_until.is_not(None),
+        OperatorState.wrap_up_until <= now)).all()
+    done = []
+    for state in states:
+        state.wrap_up_until = None
+        set_presence(db.session.get(User, state.user_id), "available")
+        done.append(state.user_id)
+    return done
+
+
+def start_wrap_up(operator_id: int) -> None:
+    """After a call: wrap-up for the policy's ``wrap_up_s`` (0 → straight back)."""
+    from accounts.models import User
+    from routing.presence import set_presence
+
+    seconds = store.current_policy()["wrap_up_s"]
+    user = db.session.get(User, operator_id)
+    if user is None:
+        return
+    if seconds <= 0:
+        set_presence(user, "available")
+        return
+    set_presence(user, "wrap_up")
+    state = db.session.get(OperatorState, operator_id)
+    state.wrap_up_until = utcnow() + timedelta(seconds=seconds)
+    store.schedule_wrap_up_end(seconds)
+
+
+def config_grace() -> int:
+    return current_app.config["PRESENCE_GRACE_S"]

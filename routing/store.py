@@ -1,0 +1,170 @@
+"""Routing's side effects and persistence: the policy row, the event log, offers and
+their time-outs, the rejection cooldown (Redis), and the after-commit jobs and pushes."""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from flask import current_app, g, has_request_context
+from sqlalchemy import select
+
+from core import jobs
+from core.db import utcnow
+from core.realtime import SUPERVISORS, push, user_room
+from core.redis_conn import get_redis
+from extensions import db
+from routing import policy as P
+from routing.events import offer_created, offer_decided
+from routing.models import Offer, RoutingEvent, RoutingPolicyRow, WorkItem
+
+# --- policy --------------------------------------------------------------------------
+
+def policy_row() -> RoutingPolicyRow | None:
+    return db.session.get(RoutingPolicyRow, 1)
+
+
+def current_policy() -> dict:
+    """The policy in force (cached for the request)."""
+    if has_request_context() and "routing_policy" in g:
+        return g.routing_policy
+    row = policy_row()
+    document = P.validate(row.document) if row else P.default_policy()
+    document["version"] = row.version if row else 1
+    if has_request_context():
+        g.routing_policy = document
+    return document
+
+
+def save_policy(document: dict, expected_version: int | None, actor_id: int | None) -> dict:
+    """Validate and store a new policy; a stale ``version`` is a conflict."""
+    from core.audit import record
+    from core.errors import Conflict, Invalid
+
+    try:
+        normal = P.validate(document)
+    except P.PolicyError as error:
+        raise Invalid("The routing policy is not valid.", fields=error.fields) from None
+    row = db.session.get(RoutingPolicyRow, 1, with_for_update=True)
+    current_version = row.version if row else 1
+    if expected_version is not None and expected_version != current_version:
+        raise Conflict(f"The policy changed meanwhile (now version {current_version}); reload and try again.")
+    normal.pop("version", None)
+    if row is None:
+        row = RoutingPolicyRow(id=1, document=normal, version=2, updated_by=actor_id)
+        db.session.add(row)
+    else:
+        row.document, row.version, row.updated_at, row.updated_by = normal, row.version + 1, utcnow(), actor_id
+    db.session.flush()
+    record("routing.policy.update", detail={"version": row.version})
+    if has_request_context():
+        g.pop("routing_policy", None)
+    return {**normal, "version": row.version}
+
+
+# --- events ----------------------------------------------------------------------------
+
+def record_event(kind: str, work: WorkItem | None, *, operator_id: int | None = None,
+                 actor_id: int | None = None, detail: dict | None = None) -> None:
+    db.session.add(RoutingEvent(kind=kind, work_item_id=work.id if work else None,
+                                ticket_id=work.ticket_id if work else None,
+                                operator_id=operator_id if operator_id is not None else (work.operator_id if work else None),
+                                actor_id=actor_id, detail=detail or {}))
+
+
+# --- offers ----------------------------------------------------------------------------
+
+def offer_payload(offer: Offer) -> dict:
+    from tickets.models import Ticket
+
+    ticket = db.session.get(Ticket, offer.ticket_id)
+    customer = None
+    if ticket is not None:
+        from customers.models import Customer
+
+        found = db.session.get(Customer, ticket.customer_id)
+        if found is not None:
+            customer = {"id": found.id, "name": found.name, "rank": found.rank}
+    return {"offer_id": offer.id, "ticket_id": offer.ticket_id, "channel": offer.channel, "customer": customer,
+            "expires_at": offer.expires_at.isoformat(), "state": offer.state, "operator_id": offer.operator_id}
+
+
+def create_offer(work: WorkItem, operator_id: int, policy: dict) -> Offer:
+    timeout = policy["offer_timeout_s"]
+    offer = Offer(work_item_id=work.id, ticket_id=work.ticket_id, operator_id=operator_id, channel=work.channel,
+                  expires_at=utcnow() + timedelta(seconds=timeout))
+    db.session.add(offer)
+    db.session.flush()
+    record_event("offered", work, operator_id=operator_id, detail={"offer_id": offer.id, "timeout_s": timeout})
+    push("offer", offer_payload(offer), user_room(operator_id))
+    jobs.enqueue_in(timeout, "routing.jobs.expire_offer", offer.id, job_id=f"offer-expiry-{offer.id}")
+    offer_created.send(current_app._get_current_object(), offer_id=offer.id, ticket_id=offer.ticket_id,
+                       operator_id=operator_id, channel=offer.channel)
+    return offer
+
+
+def push_revoked(offer: Offer) -> None:
+    offer_decided.send(current_app._get_current_object(), offer_id=offer.id, ticket_id=offer.ticket_id,
+                       operator_id=offer.operator_id, decision=offer.state)
+    push("offer_revoked", {"offer_id": offer.id, "ticket_id": offer.ticket_id, "reason": offer.reason},
+         user_room(offer.operator_id))
+
+
+def assign_ticket(work: WorkItem, operator_id: int, *, by: int | None = None) -> None:
+    """Give the ticket to the operator (through the tickets service) and record it."""
+    from tickets.service import assign_from_routing
+
+    assign_from_routing(work.ticket_id, operator_id)
+    waited = (utcnow() - work.waiting_since).total_seconds()
+    record_event("assigned", work, operator_id=operator_id, actor_id=by, detail={"wait_s": round(waited, 3)})
+
+
+# --- rejection cooldown (Redis sorted sets scored by expiry) ------------------------------
+
+def remember_rejection(work_id: int, operator_id: int, cooldown_s: int) -> None:
+    if cooldown_s <= 0:
+        return
+    until = time.time() + cooldown_s
+    client = get_redis()
+    pipe = client.pipeline()
+    pipe.zadd(f"tsunagu:rejected:item:{work_id}", {str(operator_id): until})
+    pipe.expire(f"tsunagu:rejected:item:{work_id}", cooldown_s + 5)
+    pipe.zadd(f"tsunagu:rejected:op:{operator_id}", {str(work_id): until})
+    pipe.expire(f"tsunagu:rejected:op:{operator_id}", cooldown_s + 5)
+    pipe.execute()
+
+
+def rejected_by(work_id: int) -> set[int]:
+    members = get_redis().zrangebyscore(f"tsunagu:rejected:item:{work_id}", time.time(), "+inf")
+    return {int(m) for m in members}
+
+
+def items_rejected_by_operator(operator_id: int) -> set[int]:
+    members = get_redis().zrangebyscore(f"tsunagu:rejected:op:{operator_id}", time.time(), "+inf")
+    return {int(m) for m in members}
+
+
+# --- follow-up jobs ---------------------------------------------------------------------
+
+def schedule_route(work_id: int, delay_s: float, *, reason: str) -> None:
+    if delay_s <= 0:
+        jobs.enqueue("routing.jobs.route", work_id, queue_name="high", retry=1)
+    else:
+        jobs.enqueue_in(delay_s, "routing.jobs.route", work_id)
+
+
+def after_commit_free(operator_id: int) -> None:
+    """The operator has room again: offer them the best waiting item after commit."""
+    jobs.enqueue("routing.jobs.operator_freed", operator_id, queue_name="high", retry=1)
+
+
+def schedule_wrap_up_end(seconds: int) -> None:
+    jobs.enqueue_in(seconds + 0.1, "routing.jobs.end_wrap_ups")
+
+
+def pending_offer_for(operator_id: int) -> Offer | None:
+    return db.session.scalar(select(Offer).where(Offer.operator_id == operator_id, Offer.state == "pending")
+                             .order_by(Offer.id.desc()))
+
+
+def notify_supervisors(event: str, data: dict) -> None:
+    push(event, data, SUPERVISORS)

@@ -1,0 +1,271 @@
+"""Routing against the database: tiers by rank, waiting and widening, capacity, offers
+with time-outs and rejections, the policy API, queue figures (CONTRACT §3 Routing, §8)."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from core.db import utcnow
+
+
+@pytest.fixture
+def team(app, make_user):
+    """Three available operators, one per tier; returns {tier: user_id}."""
+    from accounts.models import User
+    from extensions import db
+    from routing.presence import set_presence
+
+    ids = {}
+    for tier in (1, 2, 3):
+        user_id, _ = make_user(f"tier{tier}", roles="operator", tier=tier)
+        ids[tier] = user_id
+    with app.app_context():
+        for user_id in ids.values():
+            set_presence(db.session.get(User, user_id), "available")
+        db.session.commit()
+    return ids
+
+
+def customer_of_rank(app, rank: str, name: str = "顧客") -> int:
+    from customers import service
+    from extensions import db
+
+    with app.app_context():
+        customer = service.create({"name": name})
+        customer.rank_override = rank
+        db.session.commit()
+        return customer.id
+
+
+def new_ticket(client, customer_id: int, channel: str = "email", priority: str = "normal") -> int:
+    response = client.post("/api/v1/tickets", json={"subject": "問い合わせ", "body": "本文", "channel": channel,
+                                                    "priority": priority, "customer_id": customer_id})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def work(app, ticket_id: int):
+    from extensions import db
+    from routing.models import WorkItem
+
+    with app.app_context():
+        item = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == ticket_id))
+        db.session.expunge(item)
+        return item
+
+
+def assignee(client, ticket_id: int):
+    return client.get(f"/api/v1/tickets/{ticket_id}").get_json()["assignee_id"]
+
+
+@pytest.fixture
+def api(client, login):
+    login(client, roles="supervisor", username="boss")
+    return client
+
+
+def test_platinum_goes_to_tier3_even_when_tier1_is_free(app, api, team, run_jobs):
+    ticket = new_ticket(api, customer_of_rank(app, "platinum"))
+    run_jobs()
+    assert assignee(api, ticket) == team[3]
+    assert work(app, ticket).state == "assigned"
+
+
+def test_bronze_goes_to_tier1(app, api, team, run_jobs):
+    ticket = new_ticket(api, customer_of_rank(app, "bronze"))
+    run_jobs()
+    assert assignee(api, ticket) == team[1]
+
+
+def test_platinum_waits_while_seniors_are_full_then_widens(app, api, team, run_jobs):
+    from accounts.models import User
+    from extensions import db
+    from routing import engine
+    from routing.models import WorkItem
+    from routing.presence import set_presence
+
+    with app.app_context():
+        set_presence(db.session.get(User, team[3]), "busy")
+        db.session.commit()
+    ticket = new_ticket(api, customer_of_rank(app, "platinum"), channel="email")
+    run_jobs()
+    assert work(app, ticket).state == "waiting"
+    assert assignee(api, ticket) is None
+    # Ten minutes later (the mail policy's first widening) tier 2 may take it.
+    with app.app_context():
+        item = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == ticket))
+        item.waiting_since = utcnow() - timedelta(seconds=601)
+        db.session.commit()
+        engine.route_item(item.id)
+        db.session.commit()
+    assert assignee(api, ticket) == team[2]
+
+
+def test_capacity_is_never_exceeded_and_freed_capacity_is_refilled(app, api, make_user, run_jobs):
+    from accounts.models import User
+    from extensions import db
+    from routing.models import WorkItem
+    from routing.presence import set_presence
+
+    solo, _ = make_user("solo", roles="operator", tier=1)
+    with app.app_context():
+        set_presence(db.session.get(User, solo), "available")
+        db.session.commit()
+    customer = customer_of_rank(app, "bronze")
+    tickets = [new_ticket(api, customer) for _ in range(4)]
+    run_jobs()
+    states = [work(app, t).state for t in tickets]
+    assert states.count("assigned") == 3 and states.count("waiting") == 1  # email capacity 3
+    first_assigned = tickets[states.index("assigned")]
+    waiting = tickets[states.index("waiting")]
+    response = api.patch(f"/api/v1/tickets/{first_assigned}", json={"status": "solved"},
+                         headers={"If-Match": str(api.get(f"/api/v1/tickets/{first_assigned}").get_json()["version"])})
+    assert response.status_code == 200, response.get_json()
+    run_jobs()
+    assert work(app, first_assigned).state == "done"
+    assert work(app, waiting).state == "assigned" and assignee(api, waiting) == solo
+    with app.app_context():
+        held = db.session.scalar(select(func.count()).select_from(WorkItem).where(
+            WorkItem.operator_id == solo, WorkItem.state.in_(("offered", "assigned"))))
+        assert held == 3
+
+
+def test_phone_offer_times_out_and_moves_to_the_next_operator(app, api, team, run_jobs):
+    from extensions import db
+    from routing import engine
+    from routing.models import Offer
+
+    ticket = new_ticket(api, customer_of_rank(app, "silver"), channel="phone")
+    run_jobs()
+    item = work(app, ticket)
+    assert item.state == "offered" and item.operator_id == team[1]  # lowest tier first
+    with app.app_context():
+        offer = db.session.scalar(select(Offer).where(Offer.ticket_id == ticket))
+        offer.expires_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+        assert engine.expire_due_offers() == 1
+        db.session.commit()
+    item = work(app, ticket)
+    assert item.state == "offered" and item.operator_id == team[2]
+    with app.app_context():
+        offers = db.session.scalars(select(Offer).where(Offer.ticket_id == ticket).order_by(Offer.id)).all()
+        assert [o.state for o in offers] == ["expired", "pending"]
+
+
+def test_reject_offers_to_next_and_not_back_to_the_rejecter(app, client, login, make_user, run_jobs):
+    from accounts.models import User
+    from extensions import db
+    from routing.presence import set_presence
+
+    me, _ = login(client, roles="operator", tier=1)
+    other, _ = make_user("other1", roles="operator", tier=1)
+    with app.app_context():
+        for user_id in (me, other):
+            set_presence(db.session.get(User, user_id), "available")
+        db.session.commit()
+        # make me the longest idle so I am offered first
+        from routing.models import OperatorState
+
+        db.session.get(OperatorState, me).idle_since = utcnow() - timedelta(hours=1)
+        db.session.commit()
+    ticket = new_ticket(client, customer_of_rank(app, "new"), channel="phone")
+    run_jobs()
+    offers = client.get("/api/v1/offers").get_json()["items"]
+    assert len(offers) == 1 and offers[0]["ticket_id"] == ticket
+    response = client.post(f"/api/v1/offers/{offers[0]['offer_id']}/reject")
+    assert response.status_code == 200 and response.get_json()["state"] == "rejected"
+    assert work(app, ticket).operator_id == other
+    assert client.get("/api/v1/offers").get_json()["items"] == []
+    # The other operator's offer is not mine to accept.
+    from routing.models import Offer
+
+    with app.app_context():
+        theirs = db.session.scalar(select(Offer).where(Offer.state == "pending")).id
+    assert client.post(f"/api/v1/offers/{theirs}/accept").status_code == 403
+
+
+def test_accepting_an_offer_assigns_the_ticket(app, client, login, run_jobs):
+    from accounts.models import User
+    from extensions import db
+    from routing.presence import set_presence
+
+    me, _ = login(client, roles="operator", tier=3)
+    with app.app_context():
+        set_presence(db.session.get(User, me), "available")
+        db.session.commit()
+    ticket = new_ticket(client, customer_of_rank(app, "gold"), channel="phone")
+    run_jobs()
+    offer = client.get("/api/v1/offers").get_json()["items"][0]
+    assert offer["customer"]["rank"] == "gold"
+    accepted = client.post(f"/api/v1/offers/{offer['offer_id']}/accept")
+    assert accepted.status_code == 200 and accepted.get_json()["state"] == "accepted"
+    assert work(app, ticket).state == "assigned"
+    assert assignee(client, ticket) == me
+    again = client.post(f"/api/v1/offers/{offer['offer_id']}/reject")
+    assert again.status_code == 409
+
+
+def test_operator_becoming_available_gets_waiting_work(app, client, login, run_jobs):
+    from accounts.models import User
+    from extensions import db
+
+    me, _ = login(client, roles="operator", tier=2)
+    ticket = new_ticket(client, customer_of_rank(app, "gold"), channel="email")
+    run_jobs()
+    assert work(app, ticket).state == "waiting"
+    assert client.put("/api/v1/operators/me/presence", json={"presence": "available"}).status_code == 200
+    run_jobs()
+    assert assignee(client, ticket) == me
+    with app.app_context():
+        assert db.session.get(User, me) is not None
+
+
+def test_manual_assignment_moves_the_item(app, api, team, run_jobs):
+    ticket = new_ticket(api, customer_of_rank(app, "bronze"))
+    run_jobs()
+    version = api.get(f"/api/v1/tickets/{ticket}").get_json()["version"]
+    response = api.patch(f"/api/v1/tickets/{ticket}", json={"assignee_id": team[3], "version": version})
+    assert response.status_code == 200, response.get_json()
+    item = work(app, ticket)
+    assert item.state == "assigned" and item.operator_id == team[3]
+
+
+def test_policy_api_round_trip_and_stale_version(api):
+    policy = api.get("/api/v1/routing/policy").get_json()
+    assert policy["capacity"]["phone"] == 1 and policy["offer_timeout_s"] == 20
+    assert policy["ranks"]["platinum"]["phone"][0] == {"min_tier": 3, "after_s": 0}
+    policy["offer_timeout_s"] = 15
+    saved = api.put("/api/v1/routing/policy", json=policy)
+    assert saved.status_code == 200 and saved.get_json()["version"] == policy["version"] + 1
+    stale = api.put("/api/v1/routing/policy", json=policy)
+    assert stale.status_code == 409
+    bad = api.put("/api/v1/routing/policy", json={**saved.get_json(), "capacity": {"phone": -1}})
+    assert bad.status_code == 422 and "capacity.phone" in bad.get_json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/routing/policy", "/api/v1/queues", "/api/v1/operators"])
+def test_supervisor_only_endpoints(client, login, path):
+    login(client, roles="operator")
+    assert client.get(path).status_code == 403
+
+
+def test_queues_count_waiting_and_assigned_by_rank_and_channel(app, api, team, run_jobs):
+    from accounts.models import User
+    from extensions import db
+    from routing.presence import set_presence
+
+    with app.app_context():
+        for user_id in team.values():
+            set_presence(db.session.get(User, user_id), "away")
+        db.session.commit()
+    platinum = customer_of_rank(app, "platinum")
+    new_ticket(api, platinum, channel="email")
+    new_ticket(api, platinum, channel="email")
+    run_jobs()
+    body = api.get("/api/v1/queues").get_json()
+    cell = next(c for c in body["items"] if c["rank"] == "platinum" and c["channel"] == "email")
+    assert cell["waiting"] == 2 and cell["assigned"] == 0 and cell["oldest_wait_s"] >= 0
+    assert body["totals"]["waiting"] == 2
+    operators = api.get("/api/v1/operators").get_json()["items"]
+    assert {o["username"] for o in operators} >= {"tier1", "tier2", "tier3"}
+    assert all(set(o["load"]) == {"phone", "email", "web", "chat"} for o in operators)
