@@ -1,0 +1,196 @@
+"""The CTI webhook and the caller log (CONTRACT §3 Telephony, §8 CTI calls and offers)."""
+import pytest
+from sqlalchemy import func, select
+
+
+@pytest.fixture
+def cti(app):
+    """``cti(event=…, …)`` posts a form-encoded PBX event; returns the response."""
+    from accounts.service import create_token
+    from extensions import db
+
+    with app.app_context():
+        _, raw = create_token("pbx", "cti")
+        db.session.commit()
+    client = app.test_client()
+
+    def _post(as_json=False, token=None, **data):
+        url = f"/api/v1/cti/{token or raw}"
+        return client.post(url, json=data) if as_json else client.post(url, data=data)
+
+    return _post
+
+
+@pytest.fixture
+def senior(app, make_user):
+    from accounts.models import User
+    from extensions import db
+    from routing.presence import set_presence
+
+    user_id, _ = make_user("senior", roles="operator", tier=3, extension="201", name="上級 一郎")
+    junior_id, _ = make_user("junior", roles="operator", tier=1, extension="203")
+    with app.app_context():
+        set_presence(db.session.get(User, user_id), "available")
+        set_presence(db.session.get(User, junior_id), "available")
+        db.session.commit()
+    return user_id
+
+
+def platinum_customer(app, phone="03-1234-5678", name="山田 花子") -> int:
+    from customers import service
+    from extensions import db
+
+    with app.app_context():
+        customer = service.create({"name": name, "name_kana": "ヤマダ ハナコ", "phones": [phone]})
+        customer.rank_override = "platinum"
+        db.session.commit()
+        return customer.id
+
+
+def tickets_of(app, customer_id):
+    from extensions import db
+    from tickets.models import Ticket
+
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Ticket).where(Ticket.customer_id == customer_id))
+
+
+def call_row(app, call_id):
+    from console.models import Call
+    from extensions import db
+
+    with app.app_context():
+        call = db.session.scalar(select(Call).where(Call.call_id == call_id))
+        db.session.expunge(call)
+        return call
+
+
+def test_known_platinum_caller_is_dialled_to_the_senior_and_repeats_are_idempotent(app, cti, senior):
+    customer = platinum_customer(app)
+    first = cti(event="newCall", **{"from": "0312345678"}, to="0501111", direction="in", callId="c-1")
+    assert first.status_code == 200
+    assert first.get_json() == {"action": "dial", "user": "senior", "extension": "201"}
+    again = cti(event="newCall", **{"from": "0312345678"}, to="0501111", direction="in", callId="c-1")
+    assert again.get_json() == first.get_json()
+    assert tickets_of(app, customer) == 1
+
+
+@pytest.mark.parametrize("number", ["81312345678", "+81312345678", "0312345678", "010-81-3-1234-5678", "0081312345678"])
+def test_every_pbx_number_format_identifies_the_customer(app, cti, senior, number):
+    customer = platinum_customer(app)
+    cti(event="newCall", **{"from": number}, to="100", direction="in", callId=f"fmt-{number}")
+    assert call_row(app, f"fmt-{number}").customer_id == customer
+
+
+def test_unknown_and_anonymous_callers_get_a_ticket_and_null_customer_in_the_pop(app, cti, senior):
+    from console import pop
+    from console.models import Call
+    from extensions import db
+
+    unknown = cti(event="newCall", **{"from": "090-5555-1234"}, to="100", direction="in", callId="u-1")
+    anonymous = cti(event="newCall", **{"from": "anonymous"}, to="100", direction="in", callId="a-1")
+    assert unknown.get_json()["action"] in ("dial", "queue")
+    assert anonymous.get_json()["action"] in ("dial", "queue")
+    with app.app_context():
+        for call_id, caller in (("u-1", "+819055551234"), ("a-1", "anonymous")):
+            call = db.session.scalar(select(Call).where(Call.call_id == call_id))
+            body = pop.payload(call)
+            assert body["customer"] is None and body["caller"] == caller
+            assert body["ticket_id"] and body["placeholder_customer_id"]
+
+
+def test_blocked_number_is_rejected(app, cti, client, login, senior):
+    login(client, roles="admin")
+    assert client.post("/api/v1/blocked-numbers", json={"number": "０３−９９９９−８８８８"}).status_code == 201
+    response = cti(event="newCall", **{"from": "+81399998888"}, to="100", direction="in", callId="b-1")
+    assert response.get_json() == {"action": "reject", "reason": "busy"}
+    assert client.post("/api/v1/blocked-numbers", json={"number": "not a number"}).status_code == 422
+
+
+def test_bad_requests(app, cti):
+    assert cti(token="wrong", event="newCall", callId="x").status_code == 401
+    bad_direction = cti(event="newCall", callId="x", direction="sideways", **{"from": "0312345678"})
+    assert bad_direction.status_code == 422 and "direction" in bad_direction.get_json()["error"]["fields"]
+    assert cti(event="newCall", **{"from": "0312345678"}).status_code == 422  # no callId
+    assert cti(event="ringing", callId="x").status_code == 422
+    assert cti(event="hangup", callId="never-seen", cause="cancel").get_json() == {}
+    assert cti(event="answer", callId="never-seen", user="senior").get_json() == {}
+
+
+def test_answer_by_extension_then_hangup_lands_on_timeline_and_wrap_up(app, cti, senior, client, login):
+    customer = platinum_customer(app)
+    cti(event="newCall", **{"from": "+81312345678"}, to="100", direction="in", callId="t-1")
+    assert cti(event="answer", callId="t-1", user="201", **{"from": "+81312345678"}, direction="in").get_json() == {}
+    call = call_row(app, "t-1")
+    assert call.state == "answer" and call.operator_id == senior
+    assert cti(event="hangup", callId="t-1", cause="normalClearing", direction="in").get_json() == {}
+    assert cti(event="hangup", callId="t-1", cause="normalClearing").get_json() == {}  # repeated
+    assert cti(event="answer", callId="t-1", user="junior").get_json() == {}  # after hangup: ignored
+    call = call_row(app, "t-1")
+    assert call.state == "hangup" and not call.missed and call.operator_id == senior
+    login(client, roles="supervisor")
+    items = client.get(f"/api/v1/customers/{customer}/timeline").get_json()["items"]
+    calls = [i for i in items if i["kind"] == "call"]
+    assert len(calls) == 1 and calls[0]["operator_id"] == senior and calls[0]["channel"] == "phone"
+    ops = {o["username"]: o for o in client.get("/api/v1/operators").get_json()["items"]}
+    assert ops["senior"]["presence"] == "wrap_up"
+    assert ops["senior"]["load"]["phone"] == 0
+
+
+def test_missed_call_stays_open_until_marked_done(app, cti, senior, client, login):
+    platinum_customer(app)
+    cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="m-1")
+    cti(event="hangup", callId="m-1", cause="cancel")
+    cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="m-2")
+    cti(event="answer", callId="m-2", user="voicemail")
+    cti(event="hangup", callId="m-2", cause="normalClearing")
+    login(client, roles="operator")
+    missed = client.get("/api/v1/calls?missed=true").get_json()
+    assert [c["call_id"] for c in missed["items"]] == ["m-2", "m-1"]
+    assert all(c["missed"] and not c["done"] for c in missed["items"])
+    assert missed["missed_open"] == 2
+    first = missed["items"][1]
+    assert first["state"] == "hangup" and first["cause"] == "cancel" and first["talking_s"] is None
+    done = client.patch(f"/api/v1/calls/{first['id']}", json={"done": True})
+    assert done.status_code == 200 and done.get_json()["done"] is True
+    assert client.get("/api/v1/calls?missed=true").get_json()["missed_open"] == 1
+    assert client.patch("/api/v1/calls/99999", json={"done": True}).status_code == 404
+
+
+def test_queue_then_offered_when_an_operator_frees_up(app, cti, make_user, client, login, run_jobs):
+    platinum_customer(app)
+    answer = cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="q-1")
+    assert answer.get_json() == {"action": "queue"}
+    listed = {c["call_id"]: c for c in (login(client, roles="operator", tier=3, extension="209") and
+                                        client.get("/api/v1/calls").get_json()["items"])}
+    assert listed["q-1"]["state"] == "newCall"
+    client.put("/api/v1/operators/me/presence", json={"presence": "available"})
+    run_jobs()
+    again = cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="q-1")
+    assert again.get_json()["action"] == "dial" and again.get_json()["extension"] == "209"
+
+
+def test_json_body_and_user_list_forms(app, cti, senior):
+    platinum_customer(app)
+    response = cti(as_json=True, event="newCall", **{"from": "0312345678"}, to="100", direction="in", call_id="j-1")
+    assert response.get_json()["action"] == "dial"
+    assert cti(as_json=True, event="answer", call_id="j-1", user=["nobody", "senior"]).status_code == 200
+    assert call_row(app, "j-1").operator_id == senior
+
+
+def test_outbound_call_is_recorded(app, cti, senior, client, login):
+    customer = platinum_customer(app)
+    assert cti(event="newCall", **{"from": "201"}, to="03-1234-5678", direction="out", callId="o-1", user="senior").get_json() == {}
+    cti(event="answer", callId="o-1", user="senior")
+    cti(event="hangup", callId="o-1", cause="normalClearing")
+    call = call_row(app, "o-1")
+    assert call.direction == "out" and call.customer_id == customer and not call.missed
+    login(client, roles="operator")
+    kinds = [(i["kind"], i["direction"]) for i in client.get(f"/api/v1/customers/{customer}/timeline").get_json()["items"]]
+    assert ("call", "out") in kinds
+
+
+def test_caller_log_needs_an_operator(client, login):
+    assert client.get("/api/v1/calls").status_code == 401
+    login(client, roles="editor")
+    assert client.get("/api/v1/calls").status_code == 403
