@@ -108,7 +108,9 @@ def phone_ticket_for(customer, caller: str | None):
         if existing is not None:
             engine.queue_ticket(existing)
             return existing
-    subject = f"着信 {caller}" if caller else "着信 (非通知)"
+    from customers.identity import display_phone
+
+    subject = f"着信 {display_phone(caller)}" if caller else "着信 (非通知)"
     return tickets.open_ticket(customer, subject=subject, channel="phone")
 
 
@@ -248,11 +250,14 @@ def call_detail(call: Call) -> dict:
 
 
 def _summary(call: Call) -> str:
+    from customers.identity import display_phone
+
+    number = display_phone(call.caller) if call.caller else "非通知"
     if call.direction == "out":
-        return f"発信 {call.to_number} ({call.cause})"
+        return f"発信 {number} 通話 {int(talking_s(call) or 0)}秒 ({call.cause})"
     if call.missed:
-        return f"不在着信 {call.caller or '非通知'} ({call.cause})"
-    return f"着信 {call.caller or '非通知'} 通話 {int(talking_s(call) or 0)}秒"
+        return f"不在着信 {number} ({'留守電' if call.voicemail else call.cause})"
+    return f"着信 {number} 通話 {int(talking_s(call) or 0)}秒"
 
 
 def handle(data: dict) -> dict:

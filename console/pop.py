@@ -11,6 +11,7 @@ from extensions import db
 
 OPEN_STATUSES = ("new", "open", "pending", "on_hold")
 UNIDENTIFIED = "unidentified"
+CONTACT_KINDS = ("call", "email", "reply", "note", "chat", "web", "ticket")
 
 
 def profile(customer) -> dict:
@@ -65,13 +66,20 @@ def payload(call: Call) -> dict:
 
     customer = db.session.get(Customer, call.customer_id) if call.customer_id else None
     known = customer is not None and UNIDENTIFIED not in (customer.tags or [])
+    from customers.identity import display_phone
+
     body = {"call_id": call.call_id, "ticket_id": call.ticket_id, "caller": call.caller or "anonymous",
+            "caller_display": display_phone(call.caller) if call.caller else None, "last_contact": None,
             "customer": profile(customer) if known else None,
             "placeholder_customer_id": customer.id if customer is not None and not known else None,
             "recent_interactions": [], "open_tickets": [], "suggested_articles": suggestions(call.ticket_id),
             "call_count": 0}
     if known:
-        body["recent_interactions"] = [timeline.to_dict(i) for i in timeline.recent(customer.id, 10)]
+        recent = timeline.recent(customer.id, 10)
+        body["recent_interactions"] = [timeline.to_dict(i) for i in recent]
+        # The last contact *before* this call (this call's own ticket item is not news).
+        earlier = [i for i in recent if i.kind in CONTACT_KINDS and i.ticket_id != call.ticket_id]
+        body["last_contact"] = timeline.to_dict(earlier[0]) if earlier else None
         body["open_tickets"] = open_tickets(customer.id)
         body["call_count"] = db.session.scalar(select(func.count()).select_from(Call)
                                                .where(Call.customer_id == customer.id)) or 0

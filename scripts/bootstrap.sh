@@ -35,6 +35,6 @@ fi
 
 # Compiled message catalogues are build output (git-ignored).
 for catalogue in translations */translations; do
-  [ -d "$catalogue" ] || continue
+  compgen -G "$catalogue/*/LC_MESSAGES/*.po" >/dev/null || continue
   .venv/bin/pybabel compile -d "$catalogue" >/dev/null 2>&1 || .venv/bin/pybabel compile -d "$catalogue"
 done

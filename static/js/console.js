@@ -87,11 +87,13 @@
     const d = new Date(iso);
     return d.toLocaleDateString() + " " + d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   }
+  const money = new Intl.NumberFormat(document.documentElement.lang === "en" ? "en-JP" : "ja-JP", { style: "currency", currency: "JPY" });
+  function yen(amount) { return money.format(amount || 0); }
   function li(text, cls) { const el = document.createElement("li"); if (cls) el.className = cls; el.textContent = text; return el; }
   function showPop(pop) {
     currentPop = pop;
     $("pop").hidden = false;
-    $("pop-caller").textContent = pop.caller === "anonymous" ? t("anonymous") : pop.caller;
+    $("pop-caller").textContent = pop.caller === "anonymous" ? t("anonymous") : (pop.caller_display || pop.caller);
     $("pop-ticket-link").href = "/tickets/" + pop.ticket_id;
     const articles = $("pop-articles");
     articles.textContent = "";
@@ -110,7 +112,7 @@
       $("pop-name").textContent = t("anonymous");
       $("pop-rank").hidden = true;
       $("pop-kana").textContent = "";
-      $("pop-unknown-number").textContent = pop.caller === "anonymous" ? "" : pop.caller;
+      $("pop-unknown-number").textContent = pop.caller === "anonymous" ? "" : (pop.caller_display || pop.caller);
       $("pop-profile-link").href = pop.placeholder_customer_id ? "/customers/" + pop.placeholder_customer_id : "#";
       return;
     }
@@ -122,11 +124,11 @@
     $("pop-profile-link").href = "/customers/" + c.id;
     const rfm = c.rfm || {};
     $("pop-rfm").textContent = [rfm.r, rfm.f, rfm.m].map((x) => (x == null ? "–" : x)).join(" / ");
-    $("pop-ltv").textContent = (c.ltv || 0).toLocaleString() + " " + t("yen");
+    $("pop-ltv").textContent = yen(c.ltv);
     $("pop-last-purchase").textContent = c.last_purchase
-      ? c.last_purchase.product + " · " + c.last_purchase.amount.toLocaleString() + " " + t("yen") + " · " + new Date(c.last_purchase.purchased_at).toLocaleDateString()
+      ? c.last_purchase.product + " · " + yen(c.last_purchase.amount) + " · " + new Date(c.last_purchase.purchased_at).toLocaleDateString()
       : t("none");
-    const lastContact = (pop.recent_interactions || [])[0];
+    const lastContact = pop.last_contact;
     $("pop-last-contact").textContent = lastContact ? fmtDate(lastContact.occurred_at) + " " + lastContact.summary : t("none");
     const tickets = $("pop-tickets");
     tickets.textContent = "";
@@ -143,7 +145,7 @@
     (pop.recent_interactions || []).forEach((it) => {
       const item = document.createElement("li");
       const when = document.createElement("span"); when.className = "when"; when.textContent = fmtDate(it.occurred_at);
-      const kind = document.createElement("span"); kind.className = "kind"; kind.textContent = it.kind;
+      const kind = document.createElement("span"); kind.className = "kind"; kind.textContent = t("kind_" + it.kind);
       const text = document.createElement("span"); text.textContent = it.summary;
       item.append(when, kind, text);
       history.appendChild(item);
