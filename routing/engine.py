@@ -62,6 +62,43 @@ def operator_snapshots(channel: str | None = None) -> list[P.Operator]:
     return snapshots
 
 
+def candidate_snapshots(item: P.Item, policy: dict, now, limit: int = 50) -> list[P.Operator]:
+    """The best ``limit`` operators for ``item`` by one indexed query: available, of an
+    allowed tier, with room on the item's channel, in the policy's order.  The exact rules
+    (skills, recent rejections) are then applied by ``policy.ranked_operators``."""
+    from sqlalchemy import case, literal
+
+    from accounts.models import User
+
+    step = P.step_in_force(policy, item, now)
+    capacity = policy["capacity"].get(item.channel, P.DEFAULT_CAPACITY.get(item.channel, 1))
+    # Each operator's active items come from the (operator_id, state, channel) index.
+    channel_load = func.coalesce(func.sum(case((WorkItem.channel == item.channel, 1), else_=0)), 0)
+    total_load = func.count(WorkItem.id)
+    prefer = step.get("prefer")
+    tier_order = User.tier if prefer == "lowest" else (User.tier.desc() if prefer == "highest" else literal(0))
+    rows = db.session.execute(
+        select(User.id, User.tier, User.skills, User.roles_csv, OperatorState.idle_since, channel_load, total_load)
+        .join(OperatorState, OperatorState.user_id == User.id)
+        .outerjoin(WorkItem, (WorkItem.operator_id == User.id) & WorkItem.state.in_(ACTIVE))
+        .where(OperatorState.presence == P.PRESENCE_TAKING_WORK, User.active.is_(True),
+               User.tier >= step["min_tier"])
+        .group_by(User.id, OperatorState.user_id)  # primary keys: the other columns depend on them
+        .having(channel_load < capacity)
+        .order_by(tier_order, total_load, OperatorState.idle_since, User.id).limit(limit)).all()
+    snapshots = []
+    for row in rows:
+        if not set(row.roles_csv.split(",")) & {"operator", "supervisor", "admin"}:
+            continue
+        load = dict.fromkeys(P.CHANNELS, 0)
+        load[item.channel] = row[5]
+        # Other channels' loads only matter for ordering by total, which the query did.
+        load["_other"] = row[6] - row[5]
+        snapshots.append(P.Operator(id=row.id, tier=row.tier, presence=P.PRESENCE_TAKING_WORK,
+                                    skills=frozenset(row.skills or []), load=load, idle_since=row.idle_since))
+    return snapshots
+
+
 def as_item(work: WorkItem) -> P.Item:
     return P.Item(id=work.id, channel=work.channel, rank=work.rank, priority=work.priority,
                   waiting_since=work.waiting_since, skills=frozenset(work.skills or []))
@@ -144,10 +181,11 @@ def route_item(work_id: int) -> WorkItem | None:
     now = utcnow()
     item = as_item(work)
     excluded = store.rejected_by(work.id)
-    operators = operator_snapshots(work.channel)
-    for operator in operators:
-        operator.excluded = frozenset({work.id}) if operator.id in excluded else frozenset()
-    for operator in P.ranked_operators(policy, item, operators, now)[:CANDIDATES_TRIED]:
+    ranked = _ranked(policy, item, candidate_snapshots(item, policy, now), excluded, now)
+    if not ranked and (excluded or item.skills):
+        # The top candidates were all excluded or lacked a skill: look at everyone.
+        ranked = _ranked(policy, item, operator_snapshots(work.channel), excluded, now)
+    for operator in ranked[:CANDIDATES_TRIED]:
         if try_claim(work.id, operator.id, work.channel, policy):
             db.session.refresh(work)
             return work
@@ -155,6 +193,12 @@ def route_item(work_id: int) -> WorkItem | None:
     if delay is not None:
         store.schedule_route(work.id, delay + 0.05, reason="escalation")
     return work
+
+
+def _ranked(policy: dict, item: P.Item, operators: list[P.Operator], excluded: set[int], now) -> list[P.Operator]:
+    for operator in operators:
+        operator.excluded = frozenset({item.id}) if operator.id in excluded else frozenset()
+    return P.ranked_operators(policy, item, operators, now)
 
 
 def offer_next(operator_id: int) -> WorkItem | None:

@@ -170,7 +170,7 @@ class Operator:
 
     @property
     def open_items(self) -> int:
-        return sum(self.load.values())
+        return sum(self.load.values())  # "_other" (loads on other channels) included
 
 
 def steps_for(policy: dict, rank: str, channel: str) -> list[dict]:
