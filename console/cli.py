@@ -33,3 +33,32 @@ def demo_command(customer_count, if_empty):
         return
     for line in demo.seed(customer_count):
         click.echo(line)
+
+
+@click.command("simulate")
+@click.option("--calls-per-minute", type=float, default=6, show_default=True)
+@click.option("--mails-per-minute", type=float, default=2, show_default=True)
+@click.option("--url", default=None, help="Base URL of the web process (default http://HOST:PORT).")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: Ctrl-C).")
+@click.option("--talk-scale", type=float, default=1.0, show_default=True, help="Scale ringing/talking times.")
+@with_appcontext
+def simulate_command(calls_per_minute, mails_per_minute, url, duration, talk_scale):
+    """Drive the real CTI webhook and SMTP listener with demo customers."""
+    from accounts.service import create_token
+    from console.simulate import Simulator, demo_people
+    from extensions import db
+
+    config = current_app.config
+    base = url or f"http://{config['HOST']}:{config['PORT']}"
+    _, token = create_token("simulator", "cti")
+    db.session.commit()
+    smtp = None
+    if config.get("SMTP_LISTEN"):
+        host, _, port = config["SMTP_LISTEN"].rpartition(":")
+        smtp = (host or "127.0.0.1", int(port))
+    people = demo_people()
+    click.echo(f"simulating {calls_per_minute} calls/min and {mails_per_minute} mails/min against {base}"
+               f" and SMTP {smtp}; {len(people)} demo customers; Ctrl-C stops")
+    counts = Simulator(base, token, smtp, config["MAIL_DOMAIN"], people, talk_scale=talk_scale,
+                       log=click.echo).run(calls_per_minute, mails_per_minute, duration)
+    click.echo("done: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
