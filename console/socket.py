@@ -14,6 +14,7 @@ from flask_socketio import Namespace, join_room
 from core.realtime import NAMESPACE, SUPERVISORS, user_room
 from extensions import db
 from routing import presence
+from tickets import viewers
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,19 @@ class ConsoleNamespace(Namespace):
     def on_disconnect(self, reason=None):
         if not current_user.is_authenticated or current_user.user_id is None:
             return
+        viewers.socket_disconnect()
         presence.disconnected(current_user.id)
         db.session.commit()
+
+    # Collision detection (CONTRACT §4): who views and who types on a ticket.
+    def on_view_ticket(self, data):
+        return viewers.socket_event("view", data)
+
+    def on_leave_ticket(self, data):
+        return viewers.socket_event("leave", data)
+
+    def on_typing(self, data):
+        return viewers.socket_event("typing", data)
 
     def on_presence(self, data):
         if not _allowed():
