@@ -2,6 +2,7 @@
 their time-outs, the rejection cooldown (Redis), and the after-commit jobs and pushes."""
 from __future__ import annotations
 
+import copy
 import time
 from datetime import timedelta
 
@@ -23,13 +24,23 @@ def policy_row() -> RoutingPolicyRow | None:
     return db.session.get(RoutingPolicyRow, 1)
 
 
+_policy_cache: dict[int, dict] = {}
+
+
 def current_policy() -> dict:
-    """The policy in force (cached for the request)."""
+    """The policy in force.  Validated documents are cached per process by version, so a
+    decision costs one tiny query (the version), and a new policy is seen at once."""
     if has_request_context() and "routing_policy" in g:
         return g.routing_policy
-    row = policy_row()
-    document = P.validate(row.document) if row else P.default_policy()
-    document["version"] = row.version if row else 1
+    version = db.session.scalar(select(RoutingPolicyRow.version).where(RoutingPolicyRow.id == 1)) or 1
+    document = _policy_cache.get(version)
+    if document is None:
+        row = policy_row()
+        document = P.validate(row.document) if row else P.default_policy()
+        document["version"] = version
+        _policy_cache.clear()
+        _policy_cache[version] = document
+    document = copy.deepcopy(document)  # callers may edit their copy (the admin form round-trip)
     if has_request_context():
         g.routing_policy = document
     return document
