@@ -55,22 +55,22 @@ def logout():
 
 
 @blp.route("/auth/csrf", methods=["GET"])
-@blp.response(200)
 @require()
+@blp.response(200)
 def csrf_token():
     return {"csrf_token": generate_csrf()}
 
 
 @blp.route("/me")
 class Me(MethodView):
-    @blp.response(200, UserOut)
     @require()
+    @blp.response(200, UserOut)
     def get(self):
         return current_user
 
+    @require()
     @blp.arguments(MeUpdateIn)
     @blp.response(200, UserOut)
-    @require()
     def patch(self, body):
         if current_user.user_id is None:
             raise Conflict("An API token has no profile to change.")
@@ -83,16 +83,16 @@ class Me(MethodView):
 
 @blp.route("/users")
 class Users(MethodView):
+    @require("admin")
     @blp.arguments(PageArgs, location="query")
     @blp.response(200)
-    @require("admin")
     def get(self, args):
         rows, cursor = by_id_desc(select(User), User, args["limit"], args["cursor"])
         return envelope(UserOut(many=True).dump(rows), cursor)
 
+    @require("admin")
     @blp.arguments(UserIn)
     @blp.response(201, UserOut)
-    @require("admin")
     def post(self, body):
         user = service.create_user(body["username"], body["password"], body["roles"], tier=body["tier"],
                                    skills=body["skills"], extension=body.get("extension"), name=body["name"])
@@ -102,14 +102,14 @@ class Users(MethodView):
 
 @blp.route("/users/<int:user_id>")
 class UserItem(MethodView):
-    @blp.response(200, UserOut)
     @require("admin")
+    @blp.response(200, UserOut)
     def get(self, user_id):
         return _user_or_404(user_id)
 
+    @require("admin")
     @blp.arguments(UserPatchIn)
     @blp.response(200, UserOut)
-    @require("admin")
     def patch(self, body, user_id):
         user = _user_or_404(user_id)
         service.update_user(user, body)
@@ -119,16 +119,16 @@ class UserItem(MethodView):
 
 @blp.route("/tokens")
 class Tokens(MethodView):
+    @require("admin")
     @blp.arguments(PageArgs, location="query")
     @blp.response(200)
-    @require("admin")
     def get(self, args):
         rows, cursor = by_id_desc(select(ApiToken), ApiToken, args["limit"], args["cursor"])
         return envelope(TokenOut(many=True).dump(rows), cursor)
 
+    @require("admin")
     @blp.arguments(TokenIn)
     @blp.response(201, TokenCreatedOut)
-    @require("admin")
     def post(self, body):
         token, raw = service.create_token(body["name"], body["scope"])
         db.session.commit()
@@ -136,8 +136,8 @@ class Tokens(MethodView):
 
 
 @blp.route("/tokens/<int:token_id>", methods=["DELETE"])
-@blp.response(204)
 @require("admin")
+@blp.response(204)
 def revoke(token_id):
     if service.revoke_token(token_id) is None:
         raise NotFound("No such token.")
