@@ -100,12 +100,14 @@ def _register_blueprints(app: Flask) -> None:
 
 def _connect_signals(app: Flask) -> None:
     """Higher layers subscribe to lower layers' signals here (ARCHITECTURE)."""
-    from console import pop
+    from console import cti, pop
+    from customers.events import customers_merged
     from routing import wiring
     from routing.events import offer_created
 
     wiring.init_app(app)
     offer_created.connect(pop.on_offer_created, app, weak=False)
+    customers_merged.connect(cti.on_customers_merged, app, weak=False)
 
 
 def _register_cli(app: Flask) -> None:

@@ -266,3 +266,12 @@ def handle(data: dict) -> dict:
     if event not in handlers:
         raise Invalid("event must be newCall, answer or hangup.", fields={"event": ["newCall, answer or hangup"]})
     return handlers[event](data)
+
+
+def on_customers_merged(app, survivor_id: int, duplicate_id: int, **_) -> None:
+    """Calls of a merged duplicate (e.g. an unidentified caller linked from the pop) move
+    to the surviving customer, in the merge's transaction."""
+    from sqlalchemy import update
+
+    db.session.execute(update(Call).where(Call.customer_id == duplicate_id).values(customer_id=survivor_id)
+                       .execution_options(synchronize_session=False))

@@ -194,3 +194,22 @@ def test_caller_log_needs_an_operator(client, login):
     assert client.get("/api/v1/calls").status_code == 401
     login(client, roles="editor")
     assert client.get("/api/v1/calls").status_code == 403
+
+
+def test_linking_an_unknown_caller_to_an_existing_customer_moves_the_call(app, cti, senior, client, login):
+    from console.models import Call
+    from extensions import db
+
+    known = platinum_customer(app, phone="03-7777-0000", name="既存 顧客")
+    cti(event="newCall", **{"from": "090-1212-3434"}, to="100", direction="in", callId="link-1")
+    placeholder = call_row(app, "link-1").customer_id
+    assert placeholder != known
+    login(client, roles="operator")
+    merged = client.post(f"/api/v1/customers/{known}/merge", json={"duplicate_id": placeholder})
+    assert merged.status_code == 200, merged.get_json()
+    with app.app_context():
+        call = db.session.scalar(select(Call).where(Call.call_id == "link-1"))
+        assert call.customer_id == known
+    assert client.get(f"/api/v1/customers/{placeholder}").status_code == 404
+    found = client.get("/api/v1/customers/lookup", query_string={"phone": "09012123434"}).get_json()
+    assert found["id"] == known
