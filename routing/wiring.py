@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from core import jobs
+from core.db import on_commit
 from core.scheduler import Periodic, register
 from extensions import db
 
@@ -39,7 +40,12 @@ def _on_needs_routing(app, ticket_id: int, **_):
     if ticket is None:
         return
     work = engine.queue_ticket(ticket)
-    jobs.enqueue("routing.jobs.route", work.id, queue_name="high", retry=1)
+
+    def _route_later():
+        if work.state == "waiting":  # not already placed in this request (the CTI webhook routes inline)
+            jobs.enqueue("routing.jobs.route", work.id, queue_name="high", retry=1, now=True)
+
+    on_commit(db.session(), _route_later)
 
 
 def _on_ticket_changed(app, ticket_id: int, changes: dict, **_):
