@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 FLASK = [str(VENV_BIN / "flask"), "--app", "app"]
-MAX_RESTARTS = 5  # within RESTART_WINDOW_S before giving up
+MAX_RESTARTS = int(os.environ.get("TSUNAGU_MAX_RESTARTS", "5"))  # within RESTART_WINDOW_S, then give up
 RESTART_WINDOW_S = 60
 
 
