@@ -112,13 +112,15 @@ def _connect_signals(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from accounts.cli import tokens_cli, users_cli
-    from console.cli import demo_command, simulate_command, worker_command
+    from console.cli import backup_command, demo_command, restore_command, simulate_command, worker_command
 
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(simulate_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 def _sqlite_pragmas(app: Flask) -> None:

@@ -62,3 +62,41 @@ def simulate_command(calls_per_minute, mails_per_minute, url, duration, talk_sca
     counts = Simulator(base, token, smtp, config["MAIL_DOMAIN"], people, talk_scale=talk_scale,
                        log=click.echo).run(calls_per_minute, mails_per_minute, duration)
     click.echo("done: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@click.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False))
+@with_appcontext
+def backup_command(target):
+    """Copy the SQLite database to TARGET while it runs (PostgreSQL: use pg_dump)."""
+    from pathlib import Path
+
+    from core.backup import backup
+
+    try:
+        size = backup(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(target))
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"backed up {size} bytes to {target}")
+
+
+@click.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask; the current data is replaced.")
+@with_appcontext
+def restore_command(source, yes):
+    """Replace the SQLite database with a backup (stop ./run.sh first)."""
+    from pathlib import Path
+
+    from core.backup import restore
+
+    if not yes:
+        click.confirm("This replaces every record with the backup. Continue?", abort=True)
+    from extensions import db
+
+    db.engine.dispose()
+    try:
+        size = restore(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(source))
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"restored {size} bytes from {source}")
