@@ -68,6 +68,10 @@ def load() -> dict:
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024),
         # Login throttle: CONTRACT §8, the 11th failure within a minute is refused.
         "LOGIN_FAILURE_LIMIT": os.environ.get("LOGIN_FAILURE_LIMIT", "10 per minute"),
+        # RFM ranking: window in days and the score sums for platinum, gold, silver.
+        "RFM_WINDOW_DAYS": _int("RFM_WINDOW_DAYS", 365),
+        "RFM_THRESHOLDS": dict(zip(("platinum", "gold", "silver"),
+                                   (int(x) for x in os.environ.get("RFM_THRESHOLDS", "13,10,7").split(",")))),
         # Seconds a closed console may stay away before its operator goes offline.
         "PRESENCE_GRACE_S": _int("PRESENCE_GRACE_S", 60),
         "SESSION_COOKIE_HTTPONLY": True,

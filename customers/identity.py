@@ -7,6 +7,7 @@ them are one number.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -75,6 +76,7 @@ def normalize_email(raw: str, field: str = "emails") -> str:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def display_phone(e164: str) -> str:
     """National format for people (03-1234-5678 style for Japanese numbers)."""
     try:
@@ -84,3 +86,21 @@ def display_phone(e164: str) -> str:
     if parsed.country_code == 81:
         return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+_SPACES = re.compile(r"[\s\u3000]+")
+
+
+def name_key(name: str | None) -> str:
+    """A name as compared for duplicates and search: NFKC, no spaces, case-folded."""
+    return _SPACES.sub("", unicodedata.normalize("NFKC", name or "")).casefold()
+
+
+def to_katakana(text: str) -> str:
+    """Hiragana → katakana (people type furigana either way)."""
+    return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in text)
+
+
+def kana_key(kana: str | None) -> str:
+    """Furigana as sorted and searched: full-width katakana, no spaces."""
+    return to_katakana(name_key(kana))

@@ -3,21 +3,33 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, utcnow
+from customers.identity import kana_key, name_key
 
 RANKS = ("platinum", "gold", "silver", "bronze", "new")
 
 
 class Customer(Base):
     __tablename__ = "customers"
+    __table_args__ = (
+        # The customer list is sorted by furigana (then id) with keyset pages.
+        Index("ix_customers_sort", "sort_key", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     name_kana: Mapped[str | None] = mapped_column(String(200), index=True)
     company: Mapped[str | None] = mapped_column(String(200))
+    # Derived keys (set on every insert/update): the name without spaces or case, and the
+    # furigana in katakana (else the name) for sorting and search.
+    name_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    sort_key: Mapped[str | None] = mapped_column(String(200))
+    # Import identity of a row without phone/email: the source's customer code, or a
+    # digest of the row's personal fields (idempotent re-import).
+    external_ref: Mapped[str | None] = mapped_column(String(160), unique=True)
     address: Mapped[str | None] = mapped_column(String(500))
     birthday: Mapped[date | None] = mapped_column()
     dm_opt_in: Mapped[bool] = mapped_column(default=False)
@@ -26,6 +38,7 @@ class Customer(Base):
     rank_computed: Mapped[str] = mapped_column(String(10), default="new", index=True)
     rank_override: Mapped[str | None] = mapped_column(String(10))
     recency_days: Mapped[int | None] = mapped_column()
+    last_purchase_at: Mapped[datetime | None] = mapped_column()
     frequency: Mapped[int] = mapped_column(default=0)
     monetary: Mapped[int] = mapped_column(default=0)
     r_score: Mapped[int | None] = mapped_column()
@@ -59,6 +72,13 @@ class Customer(Base):
     @property
     def is_active(self) -> bool:
         return self.merged_into_id is None
+
+
+@event.listens_for(Customer, "before_insert")
+@event.listens_for(Customer, "before_update")
+def _derive_keys(_mapper, _connection, customer: Customer) -> None:
+    customer.name_key = name_key(customer.name) or None
+    customer.sort_key = kana_key(customer.name_kana) or customer.name_key
 
 
 class CustomerIdentity(Base):

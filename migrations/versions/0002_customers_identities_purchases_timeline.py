@@ -23,6 +23,9 @@ def upgrade():
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('name_kana', sa.String(length=200), nullable=True),
     sa.Column('company', sa.String(length=200), nullable=True),
+    sa.Column('name_key', sa.String(length=200), nullable=True),
+    sa.Column('sort_key', sa.String(length=200), nullable=True),
+    sa.Column('external_ref', sa.String(length=160), nullable=True),
     sa.Column('address', sa.String(length=500), nullable=True),
     sa.Column('birthday', sa.Date(), nullable=True),
     sa.Column('dm_opt_in', sa.Boolean(), nullable=False),
@@ -30,6 +33,7 @@ def upgrade():
     sa.Column('rank_computed', sa.String(length=10), nullable=False),
     sa.Column('rank_override', sa.String(length=10), nullable=True),
     sa.Column('recency_days', sa.Integer(), nullable=True),
+    sa.Column('last_purchase_at', sa.DateTime(), nullable=True),
     sa.Column('frequency', sa.Integer(), nullable=False),
     sa.Column('monetary', sa.Integer(), nullable=False),
     sa.Column('r_score', sa.Integer(), nullable=True),
@@ -43,12 +47,15 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['merged_into_id'], ['customers.id'], name=op.f('fk_customers_merged_into_id_customers'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customers')),
+    sa.UniqueConstraint('external_ref', name=op.f('uq_customers_external_ref'))
     )
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customers_merged_into_id'), ['merged_into_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_name_kana'), ['name_kana'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_rank_computed'), ['rank_computed'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customers_name_key'), ['name_key'], unique=False)
+        batch_op.create_index('ix_customers_sort', ['sort_key', 'id'], unique=False)
 
     op.create_table('customer_identities',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -123,6 +130,8 @@ def downgrade():
 
     op.drop_table('customer_identities')
     with op.batch_alter_table('customers', schema=None) as batch_op:
+        batch_op.drop_index('ix_customers_sort')
+        batch_op.drop_index(batch_op.f('ix_customers_name_key'))
         batch_op.drop_index(batch_op.f('ix_customers_rank_computed'))
         batch_op.drop_index(batch_op.f('ix_customers_name_kana'))
         batch_op.drop_index(batch_op.f('ix_customers_merged_into_id'))
