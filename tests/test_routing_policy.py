@@ -1,5 +1,5 @@
 """Property-based tests of the routing policy (pure logic, no database)."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from routing import policy as P
 
-NOW = datetime(2026, 11, 22, 3, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 PRESENCES = ("available", "busy", "away", "wrap_up", "offline")
 SKILLS = ("ja", "en", "billing")
 

@@ -1,0 +1,391 @@
+"""Operations on tickets: create, change (transitions, assignment), messages, lists, merge.
+
+Services flush, never commit; the request or the job commits once.  Every change lands
+on the customer's timeline through ``customers.timeline.record``; pushes and jobs wait
+for the commit (``core.realtime.push``, ``core.jobs.enqueue``).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy import update as sql_update
+
+from core.db import utcnow
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.realtime import push, ticket_room, user_room
+from core.sanitize import render_markdown
+from customers import service as customers
+from customers import timeline
+from customers.identity import email_or_none, phone_or_none
+from customers.models import Customer
+from extensions import db
+from tickets import sla
+from tickets.events import ticket_changed, ticket_needs_routing
+from tickets.models import Message, Ticket
+
+# CONTRACT §8: closed is final; a customer reply reopens solved/pending (tickets.mail);
+# any other transition is allowed to the assignee and supervisors.
+TRANSITIONS = {
+    "new": {"open", "pending", "on_hold", "solved", "closed"},
+    "open": {"pending", "on_hold", "solved", "closed"},
+    "pending": {"open", "on_hold", "solved", "closed"},
+    "on_hold": {"open", "pending", "solved", "closed"},
+    "solved": {"open", "pending", "closed"},
+    "closed": set(),
+}
+
+
+def actor_id(actor) -> int | None:
+    """The user id of whoever acts (None for API tokens and jobs)."""
+    return getattr(actor, "user_id", None) if actor is not None else None
+
+
+def get(ticket_id: int, *, lock: bool = False) -> Ticket:
+    statement = select(Ticket).where(Ticket.id == ticket_id)
+    if lock:
+        statement = statement.with_for_update()
+    ticket = db.session.scalar(statement)
+    if ticket is None:
+        raise NotFound("No such ticket.")
+    return ticket
+
+
+def messages_of(ticket_id: int) -> list[Message]:
+    return list(db.session.scalars(select(Message).where(Message.ticket_id == ticket_id).order_by(Message.id)))
+
+
+def check_version(ticket: Ticket, expected: int | None, *, what: str = "change") -> None:
+    """Optimistic locking: a stale version is a 409 that says what to do."""
+    if expected is not None and int(expected) != ticket.version:
+        raise Conflict(f"Ticket #{ticket.id} changed since you loaded it (version {expected}, now "
+                       f"{ticket.version}). Reload it and {what} again.", version=ticket.version,
+                       code="stale_version")
+
+
+def _customer_for(customer_id: int | None, contact: dict | None) -> Customer:
+    if customer_id:
+        return customers.get(customer_id)
+    contact = contact or {}
+    email, phone = (contact.get("email") or "").strip(), (contact.get("phone") or "").strip()
+    errors = {}
+    if email and email_or_none(email) is None:
+        errors["email"] = ["not a valid email address"]
+    if phone and phone_or_none(phone) is None:
+        errors["phone"] = ["not a valid phone number"]
+    if errors:
+        raise Invalid("The customer's contact details are not valid.", fields={"customer": errors})
+    customer = customers.resolve_contact(email=email or None, phone=phone or None,
+                                         name=(contact.get("name") or "").strip() or None, create_missing=True)
+    if customer is None:
+        raise Invalid("The customer needs a name, an email or a phone.", fields={"customer": ["required"]})
+    return customer
+
+
+def create(data: dict, actor=None) -> tuple[Ticket, Customer, list[Message]]:
+    """A ticket with its first message (the customer's request as recorded), SLA due
+    times, a timeline item, and the routing signal.  ``data`` is ``TicketIn``.
+    Returns the ticket, its customer and its messages (the caller answers without
+    querying again)."""
+    customer = _customer_for(data.get("customer_id"), data.get("customer"))
+    ticket = open_ticket(customer, subject=data["subject"], channel=data["channel"],
+                         priority=data.get("priority") or "normal", tags=data.get("tags") or [], actor=actor)
+    body = data.get("body") or ""
+    messages = [add_inbound(ticket, body=body, html=None, author_id=actor_id(actor), announce=False)] \
+        if body.strip() else []
+    return ticket, customer, messages
+
+
+def open_ticket(customer: Customer, *, subject: str, channel: str, priority: str = "normal", tags=(),
+                actor=None, linked_ticket_id: int | None = None, now: datetime | None = None) -> Ticket:
+    """Insert a new ticket for ``customer`` (flushed, on the timeline, routing signalled)."""
+    now = now or utcnow()
+    ticket = Ticket(subject=(subject or "").strip()[:300] or "(no subject)", status="new", priority=priority,
+                    channel=channel, customer_id=customer.id, rank=customer.rank, tags=_clean_tags(tags),
+                    version=1, waiting_since=now, linked_ticket_id=linked_ticket_id,
+                    created_by_id=actor_id(actor), created_at=now, updated_at=now, last_message_at=now)
+    sla.recompute(ticket)
+    db.session.add(ticket)
+    db.session.flush()
+    timeline.record(customer.id, "ticket", summary=f"#{ticket.id} {ticket.subject}", channel=channel,
+                    direction="in", occurred_at=now, ticket_id=ticket.id, operator_id=actor_id(actor),
+                    # No ``ref``: the ticket id is new in this very transaction, so a retried
+                    # job or request cannot write this item twice (and a ref costs a lookup).
+                    detail={"status": "new", "priority": priority, "linked_ticket_id": linked_ticket_id})
+    _announce(ticket)
+    _needs_routing(ticket, "created")
+    return ticket
+
+
+def _clean_tags(tags) -> list[str]:
+    seen: list[str] = []
+    for tag in tags or []:
+        value = str(tag).strip().lower()[:40]
+        if value and value not in seen:
+            seen.append(value)
+    return seen
+
+
+def _needs_routing(ticket: Ticket, reason: str) -> None:
+    ticket_needs_routing.send(current_app._get_current_object(), ticket_id=ticket.id, reason=reason,
+                              channel=ticket.channel, rank=ticket.rank)
+
+
+def _announce(ticket: Ticket, *, assigned_to: int | None = None) -> None:
+    """After commit: ``ticket_updated`` to the ticket's viewers and its assignee;
+    ``ticket_assigned`` to a new assignee."""
+    event = {"ticket_id": ticket.id, "version": ticket.version}
+    push("ticket_updated", event, ticket_room(ticket.id))
+    if ticket.assignee_id:
+        push("ticket_updated", event, user_room(ticket.assignee_id))
+    if assigned_to:
+        push("ticket_assigned", {"ticket_id": ticket.id}, user_room(assigned_to))
+
+
+def _changed(ticket: Ticket, changes: dict) -> None:
+    """Tell higher layers (routing: capacity, holds) what changed, in the transaction."""
+    ticket_changed.send(current_app._get_current_object(), ticket_id=ticket.id, changes=changes)
+
+
+def _touch(ticket: Ticket, now: datetime) -> None:
+    ticket.version += 1
+    ticket.updated_at = now
+
+
+def can_work(actor, ticket: Ticket) -> bool:
+    """The assignee and supervisors (and admins, API tokens) may change a ticket."""
+    if actor is None or actor.has_role("supervisor"):
+        return True
+    return ticket.assignee_id is not None and ticket.assignee_id == actor_id(actor)
+
+
+def _check_assignment(actor, ticket: Ticket, new_assignee: int | None) -> None:
+    """Operators take unassigned tickets (for themselves or a colleague) and hand back
+    their own; moving a ticket away from someone else is a supervisor's reassign."""
+    if actor is None or actor.has_role("supervisor"):
+        return
+    me = actor_id(actor)
+    if ticket.assignee_id is None or ticket.assignee_id == me:
+        return
+    raise Forbidden(f"Ticket #{ticket.id} is assigned to someone else; only a supervisor reassigns it.")
+
+
+def _check_assignee_exists(user_id: int) -> None:
+    from accounts.models import User
+
+    user = db.session.get(User, user_id)
+    if user is None or not user.active or not user.has_role("operator"):
+        raise Invalid("The assignee must be an active operator.", fields={"assignee_id": ["no such operator"]})
+
+
+def change_status(ticket: Ticket, status: str, actor=None, *, now: datetime | None = None,
+                  by_customer: bool = False) -> bool:
+    """Move ``ticket`` to ``status`` (transition rules, SLA pause/resume, timestamps).
+    Returns whether anything changed.  Permission checks are the caller's."""
+    now = now or utcnow()
+    old = ticket.status
+    if status == old:
+        return False
+    if status not in TRANSITIONS.get(old, set()):
+        if old == "closed":
+            raise Invalid(f"Ticket #{ticket.id} is closed; closed tickets are final.",
+                          fields={"status": ["closed is final"]})
+        raise Invalid(f"A ticket cannot go from {old} to {status}.", fields={"status": [f"not allowed from {old}"]})
+    if old == "pending":
+        sla.resume(ticket, now)
+    if status == "pending":
+        sla.pause(ticket, now)
+    if status == "solved":
+        ticket.solved_at = now
+        sla.mark_met(ticket, now, resolved=True)
+    elif status == "closed":
+        ticket.closed_at = now
+        ticket.solved_at = ticket.solved_at or now
+    elif old == "solved":
+        ticket.solved_at = None  # reopened: the resolution clock runs again
+    ticket.status = status
+    timeline.record(ticket.customer_id, "status", summary=f"#{ticket.id} {old} → {status}", channel=ticket.channel,
+                    occurred_at=now, ticket_id=ticket.id, operator_id=actor_id(actor),
+                    ref=f"ticket:{ticket.id}:v{ticket.version}:status",
+                    detail={"from": old, "to": status, "by_customer": by_customer})
+    return True
+
+
+def update(ticket: Ticket, changes: dict, actor=None, *, expected_version: int | None = None) -> Ticket:
+    """PATCH: status, priority, assignee_id, tags, subject — optimistic, permission-checked."""
+    check_version(ticket, expected_version)
+    if ticket.status == "closed":
+        raise Invalid(f"Ticket #{ticket.id} is closed; closed tickets are final.", fields={"status": ["closed"]})
+    now = utcnow()
+    applied: dict = {}
+    assigned_to = None
+    if "assignee_id" in changes and changes["assignee_id"] != ticket.assignee_id:
+        new = changes["assignee_id"]
+        _check_assignment(actor, ticket, new)
+        if new is not None:
+            _check_assignee_exists(new)
+        applied["assignee_id"] = [ticket.assignee_id, new]
+        ticket.assignee_id = new
+        assigned_to = new
+        if new is None:  # returned to the queue
+            ticket.waiting_since = now
+        timeline.record(ticket.customer_id, "assignment", summary=f"#{ticket.id} → {_user_name(new)}",
+                        channel=ticket.channel, occurred_at=now, ticket_id=ticket.id, operator_id=actor_id(actor),
+                        ref=f"ticket:{ticket.id}:v{ticket.version}:assign",
+                        detail={"from": applied["assignee_id"][0], "to": new})
+    others = {k: v for k, v in changes.items() if k in ("status", "priority", "tags", "subject")}
+    if any(others.get(k) is not None and others[k] != getattr(ticket, k) for k in others):
+        if not can_work(actor, ticket):
+            raise Forbidden(f"Only the assignee or a supervisor may change ticket #{ticket.id}; take it first.")
+    if "status" in changes and changes["status"] != ticket.status:
+        old = ticket.status
+        change_status(ticket, changes["status"], actor, now=now)
+        applied["status"] = [old, ticket.status]
+    if "priority" in changes and changes["priority"] != ticket.priority:
+        applied["priority"] = [ticket.priority, changes["priority"]]
+        ticket.priority = changes["priority"]
+        sla.recompute(ticket)
+    if "tags" in changes:
+        tags = _clean_tags(changes["tags"])
+        if tags != ticket.tags:
+            applied["tags"] = [ticket.tags, tags]
+            ticket.tags = tags
+    if "subject" in changes and changes["subject"].strip() != ticket.subject:
+        applied["subject"] = [ticket.subject, changes["subject"].strip()]
+        ticket.subject = changes["subject"].strip()
+    if not applied:
+        return ticket
+    if set(applied) - {"status", "assignee_id"}:
+        timeline.record(ticket.customer_id, "ticket", summary=f"#{ticket.id} updated: {', '.join(sorted(applied))}",
+                        channel=ticket.channel, occurred_at=now, ticket_id=ticket.id, operator_id=actor_id(actor),
+                        ref=f"ticket:{ticket.id}:v{ticket.version}:update",
+                        detail={k: v for k, v in applied.items() if k not in ("status", "assignee_id")})
+    _touch(ticket, now)
+    db.session.flush()
+    _changed(ticket, applied)
+    _announce(ticket, assigned_to=assigned_to)
+    if "assignee_id" in applied and applied["assignee_id"][1] is None and ticket.status in ("new", "open"):
+        _needs_routing(ticket, "returned")
+    return ticket
+
+
+def assign_from_routing(ticket_id: int, operator_id: int) -> Ticket:
+    """Routing chose ``operator_id`` (it holds the locks and checked capacity): assign
+    without permission or version checks, on the timeline, announced after commit.
+    No ``ticket_changed`` is sent — routing made this change itself."""
+    ticket = get(ticket_id)
+    if ticket.assignee_id == operator_id:
+        return ticket
+    now = utcnow()
+    previous = ticket.assignee_id
+    ticket.assignee_id = operator_id
+    timeline.record(ticket.customer_id, "assignment", summary=f"#{ticket.id} → {_user_name(operator_id)}",
+                    channel=ticket.channel, occurred_at=now, ticket_id=ticket.id,
+                    ref=f"ticket:{ticket.id}:v{ticket.version}:assign",
+                    detail={"from": previous, "to": operator_id, "by": "routing"})
+    _touch(ticket, now)
+    db.session.flush()
+    _announce(ticket, assigned_to=operator_id)
+    return ticket
+
+
+def _user_name(user_id: int | None) -> str:
+    if user_id is None:
+        return "queue"
+    from accounts.models import User
+
+    user = db.session.get(User, user_id)
+    return user.display_name if user else f"user {user_id}"
+
+
+def add_inbound(ticket: Ticket, *, body: str, html: str | None, author_id: int | None = None,
+                announce: bool = True, **mail_fields) -> Message:
+    """The customer's words: a request recorded by an operator or a mail.  ``html`` must
+    already be sanitised (tickets.mail does it with core.sanitize)."""
+    from core.sanitize import text_to_html
+
+    now = mail_fields.pop("now", None) or utcnow()
+    message = Message(ticket_id=ticket.id, kind="inbound", body=body or "", html=html or text_to_html(body),
+                      author_id=author_id, created_at=now, **mail_fields)
+    db.session.add(message)
+    db.session.flush()
+    ticket.last_message_at = now
+    if announce:
+        _touch(ticket, now)
+    # A phone request is what the operator noted from the call (the call itself comes from CTI).
+    kind = {"email": "email", "chat": "chat", "web": "web"}.get(ticket.channel, "note")
+    timeline.record(ticket.customer_id, kind, summary=_summary(body), channel=ticket.channel, direction="in",
+                    occurred_at=now, ticket_id=ticket.id, operator_id=author_id, body=body,
+                    detail={"message_id": message.id, "automated": message.automated})
+    if announce:
+        db.session.flush()
+        _announce(ticket)
+    return message
+
+
+def _summary(text: str) -> str:
+    line = " ".join((text or "").split())
+    return line[:200]
+
+
+def add_message(ticket: Ticket, *, body: str, kind: str, actor=None, expected_version: int | None = None,
+                status: str | None = None) -> Message:
+    """An operator's reply (mailed on email tickets) or internal note.  A stale version
+    is refused: someone else changed or answered the ticket in the meantime."""
+    check_version(ticket, expected_version, what="send your message")
+    if ticket.status == "closed":
+        raise Invalid(f"Ticket #{ticket.id} is closed; a new message needs a new ticket.",
+                      fields={"status": ["closed"]})
+    now = utcnow()
+    status_before = ticket.status
+    message = Message(ticket_id=ticket.id, kind=kind, body=body, html=render_markdown(body),
+                      author_id=actor_id(actor), created_at=now)
+    db.session.add(message)
+    if kind == "reply":
+        from tickets.mail import outbound
+
+        outbound.prepare(ticket, message)
+    db.session.flush()
+    ticket.last_message_at = now
+    target = status
+    if kind == "reply":
+        sla.mark_met(ticket, now, first_response=True)
+        if target is None and ticket.status == "new":
+            target = "open"
+    if target and target != ticket.status:
+        if not can_work(actor, ticket) and not (kind == "reply" and ticket.status == "new" and status is None):
+            raise Forbidden(f"Only the assignee or a supervisor may change ticket #{ticket.id}'s status.")
+        change_status(ticket, target, actor, now=now)
+    timeline.record(ticket.customer_id, "reply" if kind == "reply" else "note", summary=_summary(body),
+                    channel=ticket.channel, direction="out" if kind == "reply" else None, occurred_at=now,
+                    ticket_id=ticket.id, operator_id=actor_id(actor), body=body,
+                    detail={"message_id": message.id, "delivery": message.delivery})
+    _touch(ticket, now)
+    db.session.flush()
+    changes = {"message": [None, kind]}
+    if status_before != ticket.status:
+        changes["status"] = [status_before, ticket.status]
+    _changed(ticket, changes)
+    _announce(ticket)
+    if message.delivery == "queued":
+        from core.jobs import enqueue
+
+        enqueue("tickets.mail.jobs.send_reply", message.id, retry=0, meta={"kind": "mail_out"})
+    return message
+
+
+def reopen_by_customer(ticket: Ticket, now: datetime) -> bool:
+    """A customer wrote again: solved/pending tickets open and wait for an operator."""
+    if ticket.status not in ("solved", "pending"):
+        return False
+    change_status(ticket, "open", None, now=now, by_customer=True)
+    ticket.waiting_since = now
+    return True
+
+
+def on_customers_merged(sender, survivor_id: int, duplicate_id: int, **kwargs) -> None:
+    """The duplicate's tickets move to the survivor in the merge's transaction."""
+    db.session.execute(sql_update(Ticket).where(Ticket.customer_id == duplicate_id)
+                       .values(customer_id=survivor_id, version=Ticket.version + 1, updated_at=utcnow()),
+                       execution_options={"synchronize_session": "fetch"})
