@@ -37,6 +37,14 @@ def _int(name: str, default: int) -> int:
     return int(value) if value.strip() else default
 
 
+def _thresholds(value: str) -> dict:
+    """``"13,10,7"`` → score sums for platinum, gold and silver (bronze below)."""
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"RFM_THRESHOLDS must be three integers like 13,10,7, not {value!r}")
+    return dict(zip(("platinum", "gold", "silver"), (int(p) for p in parts), strict=True))
+
+
 def _database_url() -> str:
     url = os.environ.get("DATABASE_URL", "").strip()
     if url:
@@ -70,8 +78,7 @@ def load() -> dict:
         "LOGIN_FAILURE_LIMIT": os.environ.get("LOGIN_FAILURE_LIMIT", "10 per minute"),
         # RFM ranking: window in days and the score sums for platinum, gold, silver.
         "RFM_WINDOW_DAYS": _int("RFM_WINDOW_DAYS", 365),
-        "RFM_THRESHOLDS": dict(zip(("platinum", "gold", "silver"),
-                                   (int(x) for x in os.environ.get("RFM_THRESHOLDS", "13,10,7").split(",")))),
+        "RFM_THRESHOLDS": _thresholds(os.environ.get("RFM_THRESHOLDS", "13,10,7")),
         # Seconds a closed console may stay away before its operator goes offline.
         "PRESENCE_GRACE_S": _int("PRESENCE_GRACE_S", 60),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -23,7 +23,6 @@ from types import SimpleNamespace
 
 import requests
 import socketio
-
 from _setup import ROOT, fresh_database, percentile
 
 OPERATORS = 40
@@ -151,6 +150,7 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT / "bench"))
     import customers_bench
+
     from core.redis_server import PrivateRedis
 
     redis = PrivateRedis()

@@ -47,17 +47,9 @@ def open_tickets(customer_id: int, limit: int = 10) -> list[dict]:
 
 
 def suggestions(ticket_id: int | None) -> list[dict]:
-    if ticket_id is None:
-        return []
-    from knowledge.suggest import suggest_for_text
-    from tickets.models import Message, Ticket
+    from console.suggestions_api import ticket_suggestions
 
-    ticket = db.session.get(Ticket, ticket_id)
-    if ticket is None:
-        return []
-    latest = db.session.scalar(select(Message.body).where(Message.ticket_id == ticket_id)
-                               .order_by(Message.id.desc()).limit(1))
-    return suggest_for_text(ticket.subject, latest or "", limit=5)
+    return ticket_suggestions(ticket_id) if ticket_id is not None else []
 
 
 def payload(call: Call) -> dict:

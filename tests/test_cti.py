@@ -213,3 +213,20 @@ def test_linking_an_unknown_caller_to_an_existing_customer_moves_the_call(app, c
     assert client.get(f"/api/v1/customers/{placeholder}").status_code == 404
     found = client.get("/api/v1/customers/lookup", query_string={"phone": "09012123434"}).get_json()
     assert found["id"] == known
+
+
+def test_ticket_suggestions_come_from_the_knowledge_base(app, client, login):
+    from knowledge import demo as kb_demo
+
+    with app.app_context():
+        from extensions import db
+
+        kb_demo.seed(0)
+        db.session.commit()
+    login(client, roles="operator")
+    customer = client.post("/api/v1/customers", json={"name": "返品 希望"}).get_json()["id"]
+    ticket = client.post("/api/v1/tickets", json={"subject": "返品したい", "body": "サイズが合わないので返品の方法を教えてください",
+                                                  "channel": "email", "customer_id": customer}).get_json()["id"]
+    items = client.get(f"/api/v1/tickets/{ticket}/suggestions").get_json()["items"]
+    assert items and "返品" in items[0]["title"]
+    assert client.get("/api/v1/tickets/999999/suggestions").status_code == 404
