@@ -82,3 +82,21 @@ def is_postgres(session_or_engine) -> bool:
     get_bind = getattr(session_or_engine, "get_bind", None)
     bind = get_bind() if get_bind is not None else session_or_engine
     return bind.dialect.name == "postgresql"
+
+
+def get_for_update(session, model, key):
+    """Load a row for a read-decide-write in this transaction, current and locked.
+
+    PostgreSQL: ``SELECT … FOR UPDATE``.  SQLite has no row locks (and ignores FOR
+    UPDATE), so first take the database's write lock with a no-op UPDATE of that row —
+    the effect of ``BEGIN IMMEDIATE`` — then read: nothing read afterwards can change
+    before this transaction commits.  Rows already in the session are refreshed.
+    """
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy import update
+
+    if not is_postgres(session):
+        pk = sa_inspect(model).primary_key[0]
+        session.execute(update(model).where(pk == key).values({pk.name: pk})
+                        .execution_options(synchronize_session=False))
+    return session.get(model, key, with_for_update=True, populate_existing=True)

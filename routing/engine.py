@@ -21,7 +21,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from core.db import is_postgres, utcnow
+from core.db import get_for_update, is_postgres, utcnow
 from extensions import db
 from routing import policy as P
 from routing import store
@@ -106,9 +106,15 @@ def as_item(work: WorkItem) -> P.Item:
 
 # --- queueing ----------------------------------------------------------------------
 
+def _item_of_ticket(ticket_id: int) -> WorkItem | None:
+    """The ticket's work item, current and locked for this transaction."""
+    work_id = db.session.scalar(select(WorkItem.id).where(WorkItem.ticket_id == ticket_id))
+    return get_for_update(db.session, WorkItem, work_id) if work_id is not None else None
+
+
 def queue_ticket(ticket, *, skills: list[str] | None = None) -> WorkItem:
     """Make ``ticket`` a waiting item (new, reopened or returned), freeing any holder."""
-    work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == ticket.id).with_for_update())
+    work = _item_of_ticket(ticket.id)
     now = utcnow()
     if work is None:
         work = WorkItem(ticket_id=ticket.id, channel=ticket.channel, rank=ticket.rank or "new",
@@ -240,7 +246,10 @@ def decide_offer(offer: Offer, decision: str, *, reason: str | None = None) -> O
     """Accept, reject or expire a pending offer (idempotent for repeated decisions)."""
     if offer.state != "pending":
         return offer
-    work = db.session.get(WorkItem, offer.work_item_id, with_for_update=True)
+    work = get_for_update(db.session, WorkItem, offer.work_item_id)
+    db.session.refresh(offer)  # decided meanwhile (time-out vs accept)? read it under the lock
+    if offer.state != "pending":
+        return offer
     now = utcnow()
     offer.decided_at = now
     if decision == "accept":
@@ -284,7 +293,7 @@ def _revoke_pending_offers(work: WorkItem, reason: str) -> None:
 
 def finish_item(ticket_id: int, *, reason: str = "done") -> WorkItem | None:
     """The ticket no longer needs its holder (pending, solved, closed, hung up)."""
-    work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == ticket_id).with_for_update())
+    work = _item_of_ticket(ticket_id)
     if work is None or work.state == "done":
         return work
     previous = work.operator_id
@@ -302,7 +311,7 @@ def finish_item(ticket_id: int, *, reason: str = "done") -> WorkItem | None:
 
 def hold_by(ticket_id: int, operator_id: int | None, *, by: int | None = None) -> WorkItem | None:
     """A person assigned the ticket by hand (take it / reassign): the item follows."""
-    work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == ticket_id).with_for_update())
+    work = _item_of_ticket(ticket_id)
     if work is None:
         return None
     if work.operator_id == operator_id and work.state == "assigned":

@@ -26,9 +26,10 @@ def operator_freed(operator_id: int):
 
 @job
 def expire_offer(offer_id: int):
+    from core.db import get_for_update
     from routing.models import Offer
 
-    offer = db.session.get(Offer, offer_id, with_for_update=True)
+    offer = get_for_update(db.session, Offer, offer_id)
     if offer is None or offer.state != "pending":
         return "already decided"
     from core.db import utcnow

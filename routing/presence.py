@@ -11,7 +11,7 @@ from blinker import signal
 from flask import current_app
 from sqlalchemy import select
 
-from core.db import utcnow
+from core.db import get_for_update, utcnow
 from core.errors import Invalid
 from core.realtime import SUPERVISORS, push, user_room
 from extensions import db
@@ -22,10 +22,10 @@ presence_changed = signal("presence-changed")
 
 
 def state_of(user_id: int, *, lock: bool = False) -> OperatorState:
-    statement = select(OperatorState).where(OperatorState.user_id == user_id)
     if lock:
-        statement = statement.with_for_update()
-    state = db.session.scalar(statement)
+        state = get_for_update(db.session, OperatorState, user_id)
+    else:
+        state = db.session.get(OperatorState, user_id)
     if state is None:
         state = OperatorState(user_id=user_id, presence="offline", presence_since=utcnow())
         db.session.add(state)

@@ -110,16 +110,26 @@ def _clean_state(request):
     with application.app_context():
         db.session.remove()
         from sqlalchemy import inspect
+        from sqlalchemy.exc import OperationalError
 
         existing = set(inspect(db.engine).get_table_names())
         tables = [t for t in reversed(db.metadata.sorted_tables) if t.name in existing]
-        with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                names = ", ".join(f'"{t.name}"' for t in tables)
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            else:
-                for table in tables:
-                    conn.execute(table.delete())
+        # A live web process may still be finishing a request (a socket disconnect): its
+        # row locks can deadlock with TRUNCATE's table locks; PostgreSQL aborts one, retry.
+        for attempt in range(5):
+            try:
+                with db.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        names = ", ".join(f'"{t.name}"' for t in tables)
+                        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                    else:
+                        for table in tables:
+                            conn.execute(table.delete())
+                break
+            except OperationalError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
         application.extensions["tsunagu_redis"].flushdb()
 
 

@@ -9,9 +9,6 @@ import pytest
 
 from tests.conftest import PASSWORD
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
 
 def _seed(app, count=40):
     from customers import demo
@@ -59,8 +56,8 @@ def test_rank_recompute_runs_on_a_real_worker(app, client, login, processes):
 
 
 @pytest.mark.browser
-def test_customer_pages_in_a_browser(app, live_server, make_user, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+def test_customer_pages_in_a_browser(app, browser, live_server, make_user, tmp_path):
+    from playwright.sync_api import expect
 
     from customers import service
 
@@ -69,36 +66,36 @@ def test_customer_pages_in_a_browser(app, live_server, make_user, tmp_path):
     with app.app_context():
         yamada = service.lookup(phone="03-1234-5678")
         yamada_id = yamada.id
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(locale="ja-JP", viewport={"width": 1280, "height": 900})
-            page.goto(f"{live_server}/login?next=/customers")
-            page.fill("input[name=username]", username)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(re.compile(r"/customers"))
-            page.fill("[data-testid=customer-search]", "やまだ たろう")
-            page.press("[data-testid=customer-search]", "Enter")
-            expect(page.locator("[data-testid=customer-list]")).to_contain_text("山田 太郎")
-            page.screenshot(path=str(tmp_path / "customers.png"))
-            page.click("text=山田 太郎")
-            page.wait_for_url(re.compile(rf"/customers/{yamada_id}$"))
-            expect(page.locator("[data-testid=customer-name]")).to_have_text("山田 太郎")
-            expect(page.locator(".rankbox [data-testid=rank-badge]")).to_be_visible()
-            # The timeline loads through the API (purchases are on it).
-            expect(page.locator("[data-testid=timeline] li").first).to_be_visible()
-            assert page.locator("[data-testid=timeline] .tl-purchase").count() > 0
-            page.fill("[data-testid=note-body]", "ブラウザからのメモ：折り返し希望")
-            page.click("[data-testid=note-submit]")
-            expect(page.locator("[data-testid=timeline] li").first).to_contain_text("ブラウザからのメモ")
-            page.select_option("[data-testid=rank-override]", "gold")
-            page.wait_for_load_state("load")
-            expect(page.locator(".rankbox [data-testid=rank-badge]")).to_have_attribute("data-rank", "gold")
-            page.screenshot(path=str(tmp_path / "customer.png"), full_page=True)
-            assert os.path.getsize(tmp_path / "customer.png") > 10000
-        finally:
-            browser.close()
+    context = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 900})
+    # One shared Chromium (conftest ``browser``); this test uses its own context.
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server}/login?next=/customers")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r"/customers"))
+        page.fill("[data-testid=customer-search]", "やまだ たろう")
+        page.press("[data-testid=customer-search]", "Enter")
+        expect(page.locator("[data-testid=customer-list]")).to_contain_text("山田 太郎")
+        page.screenshot(path=str(tmp_path / "customers.png"))
+        page.click("text=山田 太郎")
+        page.wait_for_url(re.compile(rf"/customers/{yamada_id}$"))
+        expect(page.locator("[data-testid=customer-name]")).to_have_text("山田 太郎")
+        expect(page.locator(".rankbox [data-testid=rank-badge]")).to_be_visible()
+        # The timeline loads through the API (purchases are on it).
+        expect(page.locator("[data-testid=timeline] li").first).to_be_visible()
+        assert page.locator("[data-testid=timeline] .tl-purchase").count() > 0
+        page.fill("[data-testid=note-body]", "ブラウザからのメモ：折り返し希望")
+        page.click("[data-testid=note-submit]")
+        expect(page.locator("[data-testid=timeline] li").first).to_contain_text("ブラウザからのメモ")
+        page.select_option("[data-testid=rank-override]", "gold")
+        page.wait_for_load_state("load")
+        expect(page.locator(".rankbox [data-testid=rank-badge]")).to_have_attribute("data-rank", "gold")
+        page.screenshot(path=str(tmp_path / "customer.png"), full_page=True)
+        assert os.path.getsize(tmp_path / "customer.png") > 10000
+    finally:
+        context.close()
     with app.app_context():
         from customers import service
 

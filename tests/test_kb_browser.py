@@ -3,6 +3,7 @@ restores the first one and publishes it; the public help center then shows it.""
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import browser_login
 
@@ -55,7 +56,7 @@ def test_editor_writes_revises_diffs_restores_and_publishes(browser, live_server
         page.wait_for_selector("[data-testid=kb-state]:has-text('公開中')")
         page.screenshot(path=str(tmp_path / "kb.png"), full_page=True)
         item = page.locator(f"[data-testid=kb-item][data-id='{article_id}']")
-        assert "公開中" in item.inner_text()
+        expect(item).to_contain_text("公開中")  # the list refreshes after the editor
     finally:
         context.close()
 

@@ -67,7 +67,7 @@ def test_many_workers_never_exceed_capacity_or_double_hold(app, processes, make_
                                                   .limit(20)).all()
                         if held:
                             ticket = db.session.get(Ticket, rng.choice(held))
-                            tickets.change_status(ticket, rng.choice(["pending", "solved"]))
+                            tickets.update(ticket, {"status": rng.choice(["pending", "solved"])})
                     else:
                         offer = db.session.scalar(select(Offer).where(Offer.state == "pending").limit(1))
                         if offer is not None:
