@@ -10,7 +10,7 @@ from accounts.permissions import public, require
 from accounts.service import touch_token, verify_token
 from console import cti
 from console.models import Call
-from core.errors import NotFound, Unauthorized
+from core.errors import Conflict, NotFound, Unauthorized
 from core.pagination import by_id_desc, envelope
 from extensions import db
 
@@ -39,13 +39,24 @@ def _event_data() -> dict:
 @public
 def cti_webhook(token):
     """PBX events: newCall, answer, hangup (Zammad generic CTI compatible)."""
+    from sqlalchemy.exc import IntegrityError
+
     found = verify_token(token, "cti")
     if found is None:
         raise Unauthorized("Unknown CTI token.")
-    touch_token(found)
-    answer = cti.handle(_event_data())
-    db.session.commit()
-    return answer, 200
+    data = _event_data()
+    for _attempt in range(3):
+        touch_token(found)
+        try:
+            answer = cti.handle(data)
+            db.session.commit()
+            return answer, 200
+        except IntegrityError:
+            # The same event arrived twice at once (PBX retry): the other one won the
+            # unique key; handling it again takes the idempotent "already seen" path.
+            db.session.rollback()
+            found = verify_token(token, "cti")
+    raise Conflict("The call changed concurrently; send the event again.")
 
 
 class CallsArgs(Schema):

@@ -62,10 +62,13 @@ def direction_of(data: dict) -> str:
 
 
 def find_call(call_id: str, *, lock: bool = False) -> Call | None:
-    statement = select(Call).where(Call.call_id == call_id)
-    if lock:
-        statement = statement.with_for_update()
-    return db.session.scalar(statement)
+    """The call, locked for this transaction's read-decide-write when ``lock``."""
+    from core.db import get_for_update
+
+    if not lock:
+        return db.session.scalar(select(Call).where(Call.call_id == call_id))
+    pk = db.session.scalar(select(Call.id).where(Call.call_id == call_id))
+    return get_for_update(db.session, Call, pk) if pk is not None else None
 
 
 def is_blocked(e164: str | None) -> bool:

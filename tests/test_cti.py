@@ -230,3 +230,22 @@ def test_ticket_suggestions_come_from_the_knowledge_base(app, client, login):
     items = client.get(f"/api/v1/tickets/{ticket}/suggestions").get_json()["items"]
     assert items and "返品" in items[0]["title"]
     assert client.get("/api/v1/tickets/999999/suggestions").status_code == 404
+
+
+def test_the_same_newcall_twice_at_once_makes_one_call_and_one_ticket(app, cti, senior):
+    import threading
+
+    customer = platinum_customer(app)
+    answers = []
+
+    def post():
+        answers.append(cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="dup-1"))
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {a.status_code for a in answers} == {200}
+    assert len({str(a.get_json()) for a in answers}) == 1
+    assert tickets_of(app, customer) == 1
