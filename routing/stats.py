@@ -62,8 +62,9 @@ def queues() -> dict:
 
 
 def operators() -> list[dict]:
-    """Every operator with tier, skills, presence, time in state, load and capacity."""
-    from accounts.models import User
+    """Every operator with tier, skills, presence, time in state, load and capacity
+    (plain columns, no ORM objects: the board asks for this every second)."""
+    from accounts.models import User, effective_roles
 
     policy = current_policy()
     loads: dict[int, dict[str, int]] = {}
@@ -73,19 +74,20 @@ def operators() -> list[dict]:
             .group_by(WorkItem.operator_id, WorkItem.channel)):
         loads.setdefault(operator_id, {})[channel] = count
     rows = db.session.execute(
-        select(User, OperatorState).outerjoin(OperatorState, OperatorState.user_id == User.id)
-        .where(User.active.is_(True)).order_by(User.tier.desc(), User.username)).all()
+        select(User.id, User.username, User.name, User.tier, User.skills, User.extension, User.roles_csv,
+               OperatorState.presence, OperatorState.presence_since)
+        .outerjoin(OperatorState, OperatorState.user_id == User.id)
+        .where(User.active.is_(True)).order_by(User.tier.desc(), User.username))
     result = []
-    for user, state in rows:
-        if not user.has_role("operator"):
+    for row in rows:
+        if "operator" not in effective_roles(set(row.roles_csv.split(","))):
             continue
         load = dict.fromkeys(P.CHANNELS, 0)
-        load.update(loads.get(user.id, {}))
+        load.update(loads.get(row.id, {}))
         result.append({
-            "id": user.id, "username": user.username, "name": user.display_name, "tier": user.tier,
-            "skills": user.skills, "extension": user.extension,
-            "presence": state.presence if state else "offline",
-            "presence_since": state.presence_since.isoformat() if state else None,
+            "id": row.id, "username": row.username, "name": row.name or row.username, "tier": row.tier,
+            "skills": row.skills or [], "extension": row.extension, "presence": row.presence or "offline",
+            "presence_since": row.presence_since.isoformat() if row.presence_since else None,
             "load": load, "capacity": dict(policy["capacity"]),
         })
     return result
