@@ -39,5 +39,12 @@ def register_template_helpers(app) -> None:
             "wrap_up": _("Wrap-up"), "offline": _("Offline"),
             "connected": _("Live"), "disconnected": _("Disconnected — reconnecting…"),
             "error": _("Something went wrong. Please try again."),
+            # Ranks, channels and timeline kinds appear on every console-like page.
+            "platinum": _("Platinum"), "gold": _("Gold"), "silver": _("Silver"), "bronze": _("Bronze"),
+            "new": _("New"), "phone": _("Phone"), "email": _("Email"), "web": _("Web"), "chat": _("Chat"),
+            "kind_call": _("Call"), "kind_email": _("Email"), "kind_note": _("Note"), "kind_ticket": _("Ticket"),
+            "kind_purchase": _("Purchase"), "kind_merge": _("Merge"), "kind_reply": _("Reply"),
+            "kind_status": _("Status"), "kind_assignment": _("Assignment"), "kind_chat": _("Chat"),
+            "kind_web": _("Web"),
         }
         return {"current_locale": str(get_locale() or "ja"), "i18n_strings": strings}

@@ -5,8 +5,6 @@ import time
 
 import pytest
 
-from console.socket import ConsoleNamespace
-
 
 class _Person:
     def __init__(self, user_id, name):
@@ -43,60 +41,8 @@ def test_stale_viewers_drop_out(app, monkeypatch):
         assert viewers.viewers(7) == []
 
 
-class _WithViewers(ConsoleNamespace):
-    """The wiring proposed for console/socket.py (owned by the lead)."""
-
-    def on_view_ticket(self, data):
-        from tickets import viewers
-
-        return viewers.socket_event("view", data)
-
-    def on_leave_ticket(self, data):
-        from tickets import viewers
-
-        return viewers.socket_event("leave", data)
-
-    def on_typing(self, data):
-        from tickets import viewers
-
-        return viewers.socket_event("typing", data)
-
-    def on_disconnect(self, reason=None):
-        from tickets import viewers
-
-        viewers.socket_disconnect()
-        super().on_disconnect(reason)
-
-
-_SERVER = """
-import sys
-from app import create_app
-from extensions import socketio
-from tests.test_tickets_viewers_macros import _WithViewers
-application = create_app()
-socketio.on_namespace(_WithViewers("/console"))
-socketio.run(application, host="127.0.0.1", port=int(sys.argv[1]), allow_unsafe_werkzeug=True)
-"""
-
-
-@pytest.fixture
-def viewers_server(processes):
-    """A real web process whose /console namespace has the viewer handlers wired in."""
-    import sys
-
-    from tests.conftest import _wait_http, free_port
-
-    port = free_port()
-    process = processes._spawn([sys.executable, "-c", _SERVER, str(port)], f"viewers-web-{port}")
-    url = f"http://127.0.0.1:{port}"
-    _wait_http(url + "/login", process)
-    yield url
-    process.terminate()
-    process.wait(10)
-
-
 @pytest.mark.processes
-def test_two_operators_see_each_other_and_typing_over_socketio(app, make_user, viewers_server):
+def test_two_operators_see_each_other_and_typing_over_socketio(app, make_user, live_server):
     from customers import service as customers
     from extensions import db
     from tests.conftest import http_login
@@ -109,10 +55,10 @@ def test_two_operators_see_each_other_and_typing_over_socketio(app, make_user, v
         ticket_id = ticket.id
     first_id, _ = make_user("view-one", name="一号")
     second_id, _ = make_user("view-two", name="二号")
-    first_http = http_login(viewers_server, "view-one")
+    first_http = http_login(live_server, "view-one")
     events = ("ticket_viewers", "ticket_updated")
-    sock1, inbox1 = connect(viewers_server, first_http, events=events)
-    sock2, inbox2 = connect(viewers_server, http_login(viewers_server, "view-two"), events=events)
+    sock1, inbox1 = connect(live_server, first_http, events=events)
+    sock2, inbox2 = connect(live_server, http_login(live_server, "view-two"), events=events)
     try:
         ack = sock1.call("view_ticket", {"ticket_id": ticket_id}, namespace="/console", timeout=5)
         assert ack["viewers"] == [{"id": first_id, "name": "一号", "typing": False}]
@@ -122,7 +68,7 @@ def test_two_operators_see_each_other_and_typing_over_socketio(app, make_user, v
         wait_for(inbox1, lambda n, d: n == "ticket_viewers"
                  and any(p["id"] == second_id and p["typing"] for p in d["viewers"]))
         # A change by one is pushed to the other viewer as ticket_updated.
-        first_http.post(f"{viewers_server}/api/v1/tickets/{ticket_id}/messages", json={"body": "n", "kind": "note"})
+        first_http.post(f"{live_server}/api/v1/tickets/{ticket_id}/messages", json={"body": "n", "kind": "note"})
         wait_for(inbox2, lambda n, d: n == "ticket_updated" and d == {"ticket_id": ticket_id, "version": 2})
         sock2.disconnect()
         wait_for(inbox1, lambda n, d: n == "ticket_viewers" and [p["id"] for p in d["viewers"]] == [first_id])
