@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC
 
 from marshmallow import Schema, fields, validate
 
@@ -50,3 +51,29 @@ def by_id_desc(statement, model, limit: int, cursor: str | None):
 
 def envelope(items: list, next_cursor: str | None, **extra) -> dict:
     return {"items": items, "next_cursor": next_cursor, **extra}
+
+
+def by_time_desc(statement, time_column, id_column, limit: int, cursor: str | None):
+    """Newest-first keyset page over ``(time_column, id_column)`` (timelines, purchases):
+    one index range scan however long the history; returns ``(rows, next_cursor)``."""
+    from datetime import datetime
+
+    from sqlalchemy import and_, or_
+
+    from extensions import db
+
+    after = decode(cursor, 2)
+    if after is not None:
+        try:
+            moment, last_id = datetime.fromisoformat(after[0]), int(after[1])
+        except (TypeError, ValueError):
+            raise Invalid("The cursor is not valid.", fields={"cursor": ["not a cursor from this list"]}) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        statement = statement.where(or_(time_column < moment, and_(time_column == moment, id_column < last_id)))
+    rows = list(db.session.scalars(statement.order_by(time_column.desc(), id_column.desc()).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode([getattr(last, time_column.key).isoformat(), getattr(last, id_column.key)])
+    return rows[:limit], next_cursor

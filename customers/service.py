@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 
 from core.db import utcnow
 from core.errors import Conflict, Invalid, NotFound
-from core.pagination import decode, encode
+from core.pagination import by_time_desc, decode, encode
 from customers import timeline
 from customers.events import customer_created
 from customers.identity import (
@@ -302,20 +302,5 @@ def purchase_summary(purchase: Purchase) -> str:
 
 def purchases(customer_id: int, limit: int = 50, cursor: str | None = None) -> tuple[list[Purchase], str | None]:
     """A customer's purchases, newest first (keyset over ``(purchased_at, id)``)."""
-    statement = select(Purchase).where(Purchase.customer_id == customer_id)
-    after = decode(cursor, 2)
-    if after is not None:
-        try:
-            from datetime import datetime
-            moment, last_id = datetime.fromisoformat(after[0]), int(after[1])
-        except (TypeError, ValueError):
-            raise Invalid("The cursor is not valid.", fields={"cursor": ["invalid"]}) from None
-        statement = statement.where(or_(Purchase.purchased_at < moment,
-                                        and_(Purchase.purchased_at == moment, Purchase.id < last_id)))
-    rows = list(db.session.scalars(
-        statement.order_by(Purchase.purchased_at.desc(), Purchase.id.desc()).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode([last.purchased_at.isoformat(), last.id])
-    return rows[:limit], next_cursor
+    return by_time_desc(select(Purchase).where(Purchase.customer_id == customer_id),
+                        Purchase.purchased_at, Purchase.id, limit, cursor)

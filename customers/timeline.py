@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from core.db import utcnow
-from core.pagination import decode, encode
+from core.pagination import by_time_desc
 from customers.models import Customer, Interaction
 from extensions import db
 
@@ -48,19 +48,8 @@ def to_dict(item: Interaction) -> dict:
 
 def page(customer_id: int, limit: int = 50, before: str | None = None) -> tuple[list[Interaction], str | None]:
     """Newest-first page of a timeline; ``before`` is the previous page's ``next_cursor``."""
-    statement = select(Interaction).where(Interaction.customer_id == customer_id)
-    after = decode(before, 2)
-    if after is not None:
-        moment, last_id = datetime.fromisoformat(after[0]), int(after[1])
-        statement = statement.where(or_(Interaction.occurred_at < moment,
-                                        and_(Interaction.occurred_at == moment, Interaction.id < last_id)))
-    rows = list(db.session.scalars(
-        statement.order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode([last.occurred_at.isoformat(), last.id])
-    return rows[:limit], next_cursor
+    return by_time_desc(select(Interaction).where(Interaction.customer_id == customer_id),
+                        Interaction.occurred_at, Interaction.id, limit, before)
 
 
 def recent(customer_id: int, limit: int = 10) -> list[Interaction]:

@@ -94,3 +94,13 @@ def test_timeline_ref_is_idempotent(ctx):
     db.session.commit()
     assert first.id == second.id
     assert len(timeline.page(customer.id)[0]) == 1
+
+
+def test_a_forged_timeline_cursor_is_422_not_500(client, login):
+    from core.pagination import encode
+
+    login(client, roles="operator")
+    customer = client.post("/api/v1/customers", json={"name": "カーソル 太郎"}).get_json()["id"]
+    for bad in (encode(["not a date", 1]), encode(["2026-01-01T00:00:00", "x"]), "%%%"):
+        response = client.get(f"/api/v1/customers/{customer}/timeline", query_string={"before": bad})
+        assert response.status_code == 422, bad
