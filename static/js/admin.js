@@ -145,5 +145,34 @@
       loadTokens();
     });
     loadTokens();
+
+    /* --- CTI blocklist --- */
+    const blockedTable = document.querySelector("#blocked tbody");
+    async function loadBlocked() {
+      const data = await api("GET", "/blocked-numbers");
+      blockedTable.textContent = "";
+      data.items.forEach((row) => {
+        const tr = document.createElement("tr");
+        tr.dataset.number = row.number;
+        [row.display, row.note, (row.created_at || "").slice(0, 16)].forEach((text) => tr.appendChild(cell(text)));
+        const remove = document.createElement("button");
+        remove.textContent = "✕"; remove.title = "Unblock";
+        remove.addEventListener("click", async () => { await api("DELETE", "/blocked-numbers/" + row.id); loadBlocked(); });
+        const removeCell = document.createElement("td"); removeCell.appendChild(remove); tr.appendChild(removeCell);
+        blockedTable.appendChild(tr);
+      });
+    }
+    document.getElementById("blocked-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const form = event.target;
+      const error = form.querySelector(".form-error");
+      error.textContent = "";
+      try {
+        await api("POST", "/blocked-numbers", { number: form.number.value, note: form.note.value });
+        form.reset();
+        loadBlocked();
+      } catch (e) { error.textContent = e.message; }
+    });
+    loadBlocked();
   }
 })();
