@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from console.cti import OPEN_STATUSES, UNIDENTIFIED
 from console.models import Call
 from core.audit import record
 from core.realtime import push, user_room
 from extensions import db
 
-OPEN_STATUSES = ("new", "open", "pending", "on_hold")
-UNIDENTIFIED = "unidentified"
 CONTACT_KINDS = ("call", "email", "reply", "note", "chat", "web", "ticket")
 
 

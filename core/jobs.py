@@ -169,7 +169,3 @@ def status(job_id: str) -> dict | None:
         if key in found.meta:
             body[key] = found.meta[key]
     return body
-
-
-def current_app_config(key: str, default=None):
-    return current_app.config.get(key, default)

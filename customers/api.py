@@ -21,6 +21,7 @@ from core import audit, jobs
 from core.audit import AuditEntry
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.pagination import by_id_desc, envelope
+from core.versioning import if_match_version
 from customers import imports, merge, privacy, rfm, service, timeline
 from customers.schemas import (
     AuditArgs,
@@ -122,7 +123,7 @@ class CustomerItem(MethodView):
         """Change the profile; send ``version`` or ``If-Match`` (stale → 409).  Only
         supervisors and admins set ``rank_override``."""
         customer = service.get(customer_id)
-        header_version = service.parse_if_match(request.headers.get("If-Match"))
+        header_version = if_match_version()
         expected = body.pop("version", None)
         if expected is not None and header_version is not None and expected != header_version:
             raise Invalid("version and If-Match disagree.", fields={"version": ["differs from If-Match"]})

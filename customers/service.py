@@ -144,19 +144,6 @@ def _tags(values) -> list[str]:
     return sorted({str(t).strip() for t in values or [] if str(t).strip()})
 
 
-def parse_if_match(header: str | None) -> int | None:
-    """``If-Match: "3"``, ``3`` or ``W/"3"`` → 3; absent → None; anything else is a 422."""
-    if header is None or not header.strip():
-        return None
-    text = header.strip()
-    if text.startswith("W/"):
-        text = text[2:]
-    text = text.strip('"')
-    if not text.isdigit():
-        raise Invalid("If-Match must carry the version, e.g. \"3\".", fields={"If-Match": ["not a version"]})
-    return int(text)
-
-
 def claim_version(customer: Customer, expected: int | None) -> None:
     """Bump ``customer.version`` atomically; a stale ``expected`` version is a 409.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import request, session
+from flask import session
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
@@ -14,6 +14,7 @@ from accounts.permissions import public, require
 from core.errors import Forbidden, Invalid, NotFound
 from core.pagination import PageArgs, by_id_desc, decode, encode, envelope
 from core.sanitize import render_markdown
+from core.versioning import if_match_version
 from extensions import db
 from knowledge import access, categories, feedback, search, service
 from knowledge.diff import diff_revisions
@@ -41,19 +42,8 @@ blp = Blueprint("kb_api", __name__, url_prefix="/api/v1", description="Knowledge
 READERS = ("editor", "operator")
 
 
-def if_match() -> int | None:
-    """The version in ``If-Match`` (``"3"``, ``3`` or ``W/"3"``); ``*`` or none: no check."""
-    raw = request.headers.get("If-Match")
-    if raw is None or raw.strip() in ("", "*"):
-        return None
-    value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise Invalid("If-Match must carry the version, e.g. \"3\".", fields={"If-Match": ["not a version"]})
-    return int(value)
-
-
 def expected_versions(body: dict) -> list[int]:
-    return [v for v in (body.get("version"), if_match()) if v is not None]
+    return [v for v in (body.get("version"), if_match_version()) if v is not None]
 
 
 def _checked(article: KbArticle, body: dict) -> None:

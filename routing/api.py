@@ -1,7 +1,6 @@
 """/api/v1: presence, operators, queues, the routing policy, offers."""
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
@@ -9,6 +8,7 @@ from marshmallow import INCLUDE, Schema, fields, validate
 
 from accounts.permissions import require
 from core.errors import Conflict, Forbidden, NotFound
+from core.versioning import if_match_version
 from extensions import db
 from routing import engine, presence, stats, store
 from routing.models import PRESENCES, Offer
@@ -99,9 +99,8 @@ class Policy(MethodView):
     def put(self, body):
         """Replace the policy; send the version you read (stale → 409)."""
         expected = body.get("version")
-        if_match = request.headers.get("If-Match", "").strip().strip('"')
-        if expected is None and if_match.isdigit():
-            expected = int(if_match)
+        if expected is None:
+            expected = if_match_version()
         saved = store.save_policy(body, expected, current_user.user_id)
         db.session.commit()
         return saved

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import func, select, update
 
 from core.db import get_for_update, is_postgres, utcnow
@@ -363,7 +362,3 @@ def start_wrap_up(operator_id: int) -> None:
     state = db.session.get(OperatorState, operator_id)
     state.wrap_up_until = utcnow() + timedelta(seconds=seconds)
     store.schedule_wrap_up_end(seconds)
-
-
-def config_grace() -> int:
-    return current_app.config["PRESENCE_GRACE_S"]

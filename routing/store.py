@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from core import jobs
 from core.db import utcnow
-from core.realtime import SUPERVISORS, push, user_room
+from core.realtime import push, user_room
 from core.redis_conn import get_redis
 from extensions import db
 from routing import policy as P
@@ -170,12 +170,3 @@ def after_commit_free(operator_id: int) -> None:
 
 def schedule_wrap_up_end(seconds: int) -> None:
     jobs.enqueue_in(seconds + 0.1, "routing.jobs.end_wrap_ups")
-
-
-def pending_offer_for(operator_id: int) -> Offer | None:
-    return db.session.scalar(select(Offer).where(Offer.operator_id == operator_id, Offer.state == "pending")
-                             .order_by(Offer.id.desc()))
-
-
-def notify_supervisors(event: str, data: dict) -> None:
-    push(event, data, SUPERVISORS)

@@ -2,16 +2,17 @@
 authorise → service → dump (CONTRACT §3 "Tickets", §8)."""
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from accounts.permissions import require
-from core.errors import Invalid, NotFound
+from core.errors import NotFound
 from core.pagination import PageArgs, by_id_desc, envelope
 from core.sanitize import render_markdown
+from core.versioning import if_match_version
 from extensions import db
 from tickets import macros, queries, service, sla
 from tickets.models import Attachment, BusinessCalendar, Message, SlaPolicy, Ticket
@@ -39,13 +40,7 @@ def expected_version(body: dict | None = None) -> int | None:
     """``version`` in the body, else ``If-Match: "3"`` / ``3`` (CONTRACT §8)."""
     if body and body.get("version") is not None:
         return int(body["version"])
-    header = (request.headers.get("If-Match") or "").strip()
-    if not header or header == "*":
-        return None
-    value = header.removeprefix("W/").strip().strip('"')
-    if not value.isdigit() or len(value) > 10:
-        raise Invalid("If-Match must be the ticket's version, e.g. \"3\".", fields={"If-Match": ["not a version"]})
-    return int(value)
+    return if_match_version()
 
 
 def ticket_json(ticket: Ticket, *, with_messages: bool = False, customers=None, names=None) -> dict:

@@ -31,34 +31,27 @@ def check_sla(now: datetime | None = None) -> dict:
     now = now or utcnow()
     soon = now + timedelta(seconds=int(current_app.config.get("SLA_WARN_BEFORE_S", 900)))
     counts = {"warned": 0, "breached": 0}
-    first = db.session.scalars(select(Ticket).where(
-        Ticket.status.in_(ACTIVE), Ticket.first_responded_at.is_(None), Ticket.first_response_due_at <= soon,
-        or_(Ticket.first_response_warned.is_(False),
-            and_(Ticket.first_response_breached.is_(False), Ticket.first_response_due_at <= now)))
-        .order_by(Ticket.first_response_due_at).limit(BATCH)).all()
-    for ticket in first:
-        if ticket.first_response_due_at <= now:
-            ticket.first_response_breached = ticket.first_response_warned = True
-            counts["breached"] += 1
-            _warn(ticket, "first_response", ticket.first_response_due_at, True)
-        elif not ticket.first_response_warned:
-            ticket.first_response_warned = True
-            counts["warned"] += 1
-            _warn(ticket, "first_response", ticket.first_response_due_at, False)
-    resolution = db.session.scalars(select(Ticket).where(
-        Ticket.status.in_(ACTIVE), Ticket.resolution_due_at <= soon,
-        or_(Ticket.resolution_warned.is_(False),
-            and_(Ticket.resolution_breached.is_(False), Ticket.resolution_due_at <= now)))
-        .order_by(Ticket.resolution_due_at).limit(BATCH)).all()
-    for ticket in resolution:
-        if ticket.resolution_due_at <= now:
-            ticket.resolution_breached = ticket.resolution_warned = True
-            counts["breached"] += 1
-            _warn(ticket, "resolution", ticket.resolution_due_at, True)
-        elif not ticket.resolution_warned:
-            ticket.resolution_warned = True
-            counts["warned"] += 1
-            _warn(ticket, "resolution", ticket.resolution_due_at, False)
+    # The two clocks (first response, resolution) follow the same rule on their own columns.
+    clocks = (("first_response", Ticket.first_responded_at.is_(None)), ("resolution", None))
+    for kind, still_running in clocks:
+        due = getattr(Ticket, f"{kind}_due_at")
+        warned, breached = getattr(Ticket, f"{kind}_warned"), getattr(Ticket, f"{kind}_breached")
+        conditions = [Ticket.status.in_(ACTIVE), due <= soon,
+                      or_(warned.is_(False), and_(breached.is_(False), due <= now))]
+        if still_running is not None:
+            conditions.append(still_running)
+        tickets = db.session.scalars(select(Ticket).where(*conditions).order_by(due).limit(BATCH)).all()
+        for ticket in tickets:
+            due_at = getattr(ticket, f"{kind}_due_at")
+            if due_at <= now:
+                setattr(ticket, f"{kind}_breached", True)
+                setattr(ticket, f"{kind}_warned", True)
+                counts["breached"] += 1
+                _warn(ticket, kind, due_at, True)
+            elif not getattr(ticket, f"{kind}_warned"):
+                setattr(ticket, f"{kind}_warned", True)
+                counts["warned"] += 1
+                _warn(ticket, kind, due_at, False)
     return counts
 
 
