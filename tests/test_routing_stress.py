@@ -83,27 +83,37 @@ def test_many_workers_never_exceed_capacity_or_double_hold(app, processes, make_
             time.sleep(0.005)
 
     threads = [threading.Thread(target=churn, args=(seed,)) for seed in range(3)]
-    for thread in threads:
-        thread.start()
     try:
+        for thread in threads:
+            thread.start()
         time.sleep(6)
-    finally:
         stop.set()
         for thread in threads:
             thread.join(30)
-    # Let the workers drain what the churn queued, then check.
-    with app.app_context():
+        # Everyone available again so the workers drain what the churn queued.  One
+        # operator per transaction, retried: with workers still claiming, PostgreSQL may
+        # pick this transaction as a deadlock victim (jobs and requests retry the same way).
+        from sqlalchemy.exc import OperationalError
+
         for user_id in operator_ids:
-            set_presence(db.session.get(User, user_id), "available")
-        db.session.commit()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not _queues_empty(app):
-        time.sleep(0.2)
-    time.sleep(1.0)
-    for worker in workers:
-        worker.terminate()
-    for worker in workers:
-        worker.wait(15)
+            for _attempt in range(5):
+                try:
+                    with app.app_context():
+                        set_presence(db.session.get(User, user_id), "available")
+                        db.session.commit()
+                    break
+                except OperationalError:
+                    time.sleep(0.1)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _queues_empty(app):
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for worker in workers:  # never leave workers behind for later tests
+            worker.terminate()
+        for worker in workers:
+            worker.wait(15)
     assert not errors, errors[:3]
 
     with app.app_context():
