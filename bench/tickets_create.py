@@ -36,7 +36,7 @@ def seed_customers(stack: Stack, count: int) -> list[int]:
     return ids
 
 
-def run(backend: str, tickets: int, clients: int, workers: int = 1) -> dict:
+def run(backend: str, tickets: int, clients: int, workers: int | None = None) -> dict:
     stack = Stack(backend)
     try:
         customer_ids = seed_customers(stack, 2000)
@@ -95,7 +95,7 @@ def run(backend: str, tickets: int, clients: int, workers: int = 1) -> dict:
         with app.app_context():
             stored = db.session.scalar(select(func.count()).select_from(Ticket))
             db.engine.dispose()
-        return {"backend": backend, "workers": workers, "tickets": tickets, "clients": clients, "ok": len(latencies),
+        return {"backend": backend, "workers": workers or "default", "tickets": tickets, "clients": clients, "ok": len(latencies),
                 "failed": len(failures), "stored": stored, "per_s": len(latencies) / wall,
                 "p50_ms": percentile(latencies, .5) * 1000, "p95_ms": percentile(latencies, .95) * 1000,
                 "p99_ms": percentile(latencies, .99) * 1000}
@@ -108,7 +108,8 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--tickets", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--web-workers", type=int, default=1, help="gunicorn workers (run.sh uses 1)")
+    parser.add_argument("--web-workers", type=int, default=None,
+                        help="gunicorn workers (default: as run.sh, WEB_WORKERS or one per core)")
     args = parser.parse_args()
     for backend in args.backends.split(","):
         result = run(backend, args.tickets, args.clients, args.web_workers)

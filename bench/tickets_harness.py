@@ -94,15 +94,16 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def web(self, workers: int = 1) -> str:
+    def web(self, workers: int | None = None) -> str:
         """gunicorn exactly as ``./run.sh web`` starts it (core.supervise.web_command);
-        ``workers`` > 1 only to measure how the same command scales with more processes."""
+        ``workers`` overrides WEB_WORKERS (default: one per core) to measure scaling."""
         from core.supervise import web_command
 
         port = free_port()
         os.environ["HOST"], os.environ["PORT"] = "127.0.0.1", str(port)  # web_command reads them
         argv = web_command()
-        argv[argv.index("--workers") + 1] = str(workers)
+        if workers:
+            argv[argv.index("--workers") + 1] = str(workers)
         process = self.spawn(argv, HOST="127.0.0.1", PORT=str(port))
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

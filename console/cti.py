@@ -20,6 +20,7 @@ from routing import engine
 from routing.models import Offer, WorkItem
 
 OPEN_STATUSES = ("new", "open", "pending", "on_hold")
+CALL_SUBJECT = "着信"  # the automatic subject of a call's ticket: the caller's number follows
 UNIDENTIFIED = "unidentified"
 
 
@@ -63,12 +64,11 @@ def direction_of(data: dict) -> str:
 
 def find_call(call_id: str, *, lock: bool = False) -> Call | None:
     """The call, locked for this transaction's read-decide-write when ``lock``."""
-    from core.db import get_for_update
+    from core.db import first_for_update
 
     if not lock:
         return db.session.scalar(select(Call).where(Call.call_id == call_id))
-    pk = db.session.scalar(select(Call.id).where(Call.call_id == call_id))
-    return get_for_update(db.session, Call, pk) if pk is not None else None
+    return first_for_update(db.session, Call, Call.call_id == call_id)
 
 
 def is_blocked(e164: str | None) -> bool:
@@ -113,21 +113,22 @@ def phone_ticket_for(customer, caller: str | None):
             return existing
     from customers.identity import display_phone
 
-    subject = f"着信 {display_phone(caller)}" if caller else "着信 (非通知)"
+    subject = f"{CALL_SUBJECT} {display_phone(caller)}" if caller else f"{CALL_SUBJECT} (非通知)"
     return tickets.open_ticket(customer, subject=subject, channel="phone")
 
 
 # --- decisions -------------------------------------------------------------------------------
 
-def decision_for(call: Call) -> dict:
-    """What the PBX should do with the call now."""
+def decision_for(call: Call, work: WorkItem | None = None) -> dict:
+    """What the PBX should do with the call now (``work``: the call's item, if in hand)."""
     from accounts.models import User
 
     if call.blocked:
         return {"action": "reject", "reason": "busy"}
     if call.state == "hangup":
         return {}
-    work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == call.ticket_id)) if call.ticket_id else None
+    if work is None and call.ticket_id:
+        work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == call.ticket_id))
     if work is not None and work.state in ("offered", "assigned") and work.operator_id:
         user = db.session.get(User, work.operator_id)
         call.decision = "dial"
@@ -149,22 +150,36 @@ def new_call(data: dict) -> dict:
     caller = phone_or_none(other_party) if other_party.lower() != "anonymous" else None
     call = Call(call_id=call_id, direction=direction, from_number=raw_from[:80], to_number=raw_to[:80],
                 caller=caller, queue=(_event_value(data, "queue") or None), initialized_at=utcnow())
-    db.session.add(call)
     if direction == "out":
+        db.session.add(call)
         return _outbound(call, data)
     if is_blocked(caller):
         call.blocked, call.state, call.end_at, call.cause = True, "hangup", utcnow(), "blocked"
+        db.session.add(call)
         db.session.flush()
         return {"action": "reject", "reason": "busy"}
     customer = customer_for_caller(caller)
-    call.customer_id = customer.id
     ticket = phone_ticket_for(customer, caller)
-    call.ticket_id = ticket.id
-    db.session.flush()
-    work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == ticket.id))
+    call.customer_id, call.ticket_id = customer.id, ticket.id
+    ringing_calls()[ticket.id] = call
+    work = engine.queued_in_this_transaction(ticket.id) or db.session.scalar(
+        select(WorkItem).where(WorkItem.ticket_id == ticket.id))
     if work is not None and work.state == "waiting":
-        engine.route_item(work.id)
-    return decision_for(call)
+        work = engine.route_item(work.id)
+    decision = decision_for(call, work)
+    # The call row is inserted once, complete, at the end: a duplicate callId fails on
+    # its unique key at this flush and the webhook replays it (see calls_api); pushes
+    # and jobs wait for the commit, so the loser announces nothing.
+    db.session.add(call)
+    db.session.flush()
+    return decision
+
+
+def ringing_calls() -> dict:
+    """Calls being routed in this transaction, by ticket id (the pop needs no query)."""
+    from core.db import scratch
+
+    return scratch(db.session(), "ringing_calls")
 
 
 def _outbound(call: Call, data: dict) -> dict:

@@ -94,7 +94,9 @@ def on_offer_created(app, offer_id: int, ticket_id: int, operator_id: int, chann
     """A ringing call's ticket was offered: pop it on that operator's console."""
     if channel != "phone":
         return
-    call = db.session.scalar(select(Call).where(Call.ticket_id == ticket_id, Call.state == "newCall")
-                             .order_by(Call.id.desc()))
+    from console.cti import ringing_calls
+
+    call = ringing_calls().get(ticket_id) or db.session.scalar(
+        select(Call).where(Call.ticket_id == ticket_id, Call.state == "newCall").order_by(Call.id.desc()))
     if call is not None:
         push_screen_pop(call, operator_id)

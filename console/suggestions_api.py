@@ -22,11 +22,17 @@ class SuggestionArgs(Schema):
 def ticket_suggestions(ticket_id: int, limit: int = 5) -> list[dict]:
     from knowledge.suggest import suggest_for_text
     from tickets import service as tickets
-    from tickets.models import Message
+    from tickets.models import Message, Ticket
 
-    ticket = tickets.get(ticket_id)
+    from console.cti import CALL_SUBJECT
+
+    ticket = db.session.get(Ticket, ticket_id)  # usually in the session already (the pop)
+    if ticket is None:
+        tickets.get(ticket_id)  # the NotFound
     latest = db.session.scalar(select(Message.body).where(Message.ticket_id == ticket_id, Message.kind == "inbound")
                                .order_by(Message.id.desc()).limit(1))
+    if not latest and ticket.subject.startswith(CALL_SUBJECT + " "):
+        return []  # a new call's ticket: an automatic subject and no words of the customer yet
     return suggest_for_text(ticket.subject, latest or "", limit=limit)
 
 

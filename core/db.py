@@ -64,8 +64,15 @@ def on_commit(session: Session, callback: Callable[[], Any]) -> None:
     session.info.setdefault("after_commit", []).append(callback)
 
 
+def scratch(session: Session, name: str) -> dict:
+    """A dict that lives as long as ``session``'s current transaction (emptied at commit
+    and rollback): objects handed between layers within one transaction."""
+    return session.info.setdefault("scratch", {}).setdefault(name, {})
+
+
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
+    session.info.pop("scratch", None)
     callbacks = session.info.pop("after_commit", [])
     for callback in callbacks:
         callback()
@@ -75,6 +82,7 @@ def _run_after_commit(session: Session) -> None:
 def _drop_after_commit(session: Session, previous_transaction) -> None:
     if previous_transaction.parent is None:  # the outermost transaction, not a savepoint
         session.info.pop("after_commit", None)
+        session.info.pop("scratch", None)
 
 
 def is_postgres(session_or_engine) -> bool:
@@ -82,6 +90,20 @@ def is_postgres(session_or_engine) -> bool:
     get_bind = getattr(session_or_engine, "get_bind", None)
     bind = get_bind() if get_bind is not None else session_or_engine
     return bind.dialect.name == "postgresql"
+
+
+def first_for_update(session, model, *criteria):
+    """The row of ``model`` matching ``criteria`` (a unique key), current and locked for
+    a read-decide-write, in one statement on PostgreSQL (see ``get_for_update``)."""
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy import select, update
+
+    if not is_postgres(session):
+        pk = sa_inspect(model).primary_key[0]
+        session.execute(update(model).where(*criteria).values({pk.name: pk})
+                        .execution_options(synchronize_session=False))
+    return session.scalar(select(model).where(*criteria).with_for_update()
+                          .execution_options(populate_existing=True))
 
 
 def get_for_update(session, model, key):

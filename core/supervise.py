@@ -30,9 +30,11 @@ def web_command() -> list[str]:
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "5000")
     threads = os.environ.get("WEB_THREADS", "200")
-    # Flask-SocketIO in threading mode: one gunicorn worker, many threads (each open
-    # websocket holds one).  Scale out with more web nodes behind a sticky balancer.
-    return [str(VENV_BIN / "gunicorn"), "--worker-class", "gthread", "--workers", "1",
+    # Flask-SocketIO in threading mode: many threads per worker (each open websocket holds
+    # one), one worker per core.  Several workers need no sticky sessions because the
+    # console speaks websocket only (one connection, one worker); rooms meet in Redis.
+    workers = os.environ.get("WEB_WORKERS") or str(os.cpu_count() or 1)
+    return [str(VENV_BIN / "gunicorn"), "--worker-class", "gthread", "--workers", workers,
             "--threads", threads, "--bind", f"{host}:{port}", "--timeout", "120",
             "--graceful-timeout", "10", "--log-level", "warning", "app:create_app()"]
 

@@ -261,7 +261,9 @@ def add_note(customer: Customer, body: str, *, operator_id: int | None = None):
     if not text:
         raise Invalid("A note needs some text.", fields={"body": ["required"]})
     first_line = text.splitlines()[0]
-    return timeline.record(customer.id, "note", summary=first_line[:500], body=text, operator_id=operator_id)
+    item = timeline.record(customer.id, "note", summary=first_line[:500], body=text, operator_id=operator_id)
+    db.session.flush()  # the caller answers with the item's id
+    return item
 
 
 def add_purchase(customer: Customer, data: dict, *, operator_id: int | None = None) -> Purchase:

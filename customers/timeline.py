@@ -36,7 +36,8 @@ def record(customer_id: int, kind: str, *, summary: str = "", channel: str | Non
         customer = db.session.get(Customer, customer_id)
         if customer is not None and (customer.last_contact_at is None or customer.last_contact_at < when):
             customer.last_contact_at = when
-    db.session.flush()
+    # No flush: the item goes out with the transaction's next flush (batched with its
+    # neighbours); a ``ref`` lookup above autoflushes, so idempotency still holds.
     return item
 
 

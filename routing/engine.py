@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from core.db import get_for_update, is_postgres, utcnow
+from core.db import first_for_update, get_for_update, is_postgres, scratch, utcnow
 from extensions import db
 from routing import policy as P
 from routing import store
@@ -107,13 +107,13 @@ def as_item(work: WorkItem) -> P.Item:
 
 def _item_of_ticket(ticket_id: int) -> WorkItem | None:
     """The ticket's work item, current and locked for this transaction."""
-    work_id = db.session.scalar(select(WorkItem.id).where(WorkItem.ticket_id == ticket_id))
-    return get_for_update(db.session, WorkItem, work_id) if work_id is not None else None
+    return first_for_update(db.session, WorkItem, WorkItem.ticket_id == ticket_id)
 
 
-def queue_ticket(ticket, *, skills: list[str] | None = None) -> WorkItem:
-    """Make ``ticket`` a waiting item (new, reopened or returned), freeing any holder."""
-    work = _item_of_ticket(ticket.id)
+def queue_ticket(ticket, *, skills: list[str] | None = None, new: bool = False) -> WorkItem:
+    """Make ``ticket`` a waiting item (new, reopened or returned), freeing any holder.
+    ``new``: the ticket was created in this transaction, so it has no item yet."""
+    work = None if new else _item_of_ticket(ticket.id)
     now = utcnow()
     if work is None:
         work = WorkItem(ticket_id=ticket.id, channel=ticket.channel, rank=ticket.rank or "new",
@@ -133,7 +133,18 @@ def queue_ticket(ticket, *, skills: list[str] | None = None) -> WorkItem:
     work.priority_order = P.PRIORITY_ORDER.index(work.priority) if work.priority in P.PRIORITY_ORDER else 2
     db.session.flush()
     store.record_event("queued", work, detail={"rank": work.rank, "channel": work.channel})
+    _queued_here()[ticket.id] = work
     return work
+
+
+def _queued_here() -> dict:
+    return scratch(db.session(), "routing_queued")
+
+
+def queued_in_this_transaction(ticket_id: int) -> WorkItem | None:
+    """The ticket's item if ``queue_ticket`` ran for it in this transaction (the CTI
+    webhook routes the item it has just queued without looking it up again)."""
+    return _queued_here().get(ticket_id)
 
 
 # --- claiming ------------------------------------------------------------------------
@@ -161,14 +172,14 @@ def try_claim(work_id: int, operator_id: int, channel: str, policy: dict, *, by:
         return None
     new_state = "offered" if channel == "phone" else "assigned"
     now = utcnow()
-    claimed = db.session.execute(
+    # RETURNING the row refreshes the session's copy in the same statement.
+    work = db.session.scalar(
         update(WorkItem).where(WorkItem.id == work_id, WorkItem.state == "waiting")
         .values(state=new_state, operator_id=operator_id, assigned_at=now if new_state == "assigned" else None,
-                version=WorkItem.version + 1).execution_options(synchronize_session=False))
-    if claimed.rowcount != 1:
+                version=WorkItem.version + 1).returning(WorkItem)
+        .execution_options(synchronize_session=False, populate_existing=True))
+    if work is None:
         return None
-    work = db.session.get(WorkItem, work_id)
-    db.session.refresh(work)
     if new_state == "offered":
         store.create_offer(work, operator_id, policy)
     else:
@@ -192,8 +203,7 @@ def route_item(work_id: int) -> WorkItem | None:
         ranked = _ranked(policy, item, operator_snapshots(work.channel), excluded, now)
     for operator in ranked[:CANDIDATES_TRIED]:
         if try_claim(work.id, operator.id, work.channel, policy):
-            db.session.refresh(work)
-            return work
+            return work  # the claim's RETURNING refreshed it
     delay = P.next_widening_at(policy, item, now)
     if delay is not None:
         store.schedule_route(work.id, delay + 0.05, reason="escalation")
@@ -233,8 +243,7 @@ def offer_next(operator_id: int) -> WorkItem | None:
             operator.excluded = frozenset({work.id}) if work.id in excluded_items else frozenset()
             if P.eligible(policy, as_item(work), operator, now):
                 if try_claim(work.id, operator_id, channel, policy):
-                    db.session.refresh(work)
-                    return work
+                    return work  # the claim's RETURNING refreshed it
                 break  # lost the operator (presence/capacity changed): stop here
     return None
 

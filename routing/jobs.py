@@ -19,6 +19,22 @@ def route(work_id: int):
 
 
 @job
+def route_fresh():
+    """Drain the fresh-items list (store.route_soon), one transaction per item."""
+    from routing.store import drain_fresh
+
+    def route_one(work_id: int) -> None:
+        try:
+            engine.route_item(work_id)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+
+    return drain_fresh(route_one)
+
+
+@job
 def operator_freed(operator_id: int):
     work = engine.offer_next(operator_id)
     return work.id if work is not None else None

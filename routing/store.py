@@ -10,7 +10,7 @@ from flask import current_app, g, has_request_context
 from sqlalchemy import select
 
 from core import jobs
-from core.db import utcnow
+from core.db import on_commit, utcnow
 from core.realtime import push, user_room
 from core.redis_conn import get_redis
 from extensions import db
@@ -25,14 +25,25 @@ def policy_row() -> RoutingPolicyRow | None:
 
 
 _policy_cache: dict[int, dict] = {}
+POLICY_VERSION_KEY = "tsunagu:routing:policy-version"
+
+
+def _policy_version() -> int:
+    """The policy's version: one Redis GET (cheaper than a query); the database answers
+    when Redis has not got it yet, and ``save_policy`` updates it after commit."""
+    cached = get_redis().get(POLICY_VERSION_KEY)
+    if cached is not None:
+        return int(cached)
+    version = db.session.scalar(select(RoutingPolicyRow.version).where(RoutingPolicyRow.id == 1)) or 1
+    get_redis().set(POLICY_VERSION_KEY, version, nx=True, ex=3600)
+    return version
 
 
 def current_policy() -> dict:
-    """The policy in force.  Validated documents are cached per process by version, so a
-    decision costs one tiny query (the version), and a new policy is seen at once."""
+    """The policy in force.  Validated documents are cached per process by version."""
     if has_request_context() and "routing_policy" in g:
         return g.routing_policy
-    version = db.session.scalar(select(RoutingPolicyRow.version).where(RoutingPolicyRow.id == 1)) or 1
+    version = _policy_version()
     document = _policy_cache.get(version)
     if document is None:
         row = policy_row()
@@ -69,6 +80,8 @@ def save_policy(document: dict, expected_version: int | None, actor_id: int | No
     record("routing.policy.update", detail={"version": row.version})
     if has_request_context():
         g.pop("routing_policy", None)
+    version = row.version
+    on_commit(db.session(), lambda: get_redis().set(POLICY_VERSION_KEY, version, ex=3600))
     return {**normal, "version": row.version}
 
 
@@ -161,6 +174,42 @@ def schedule_route(work_id: int, delay_s: float, *, reason: str) -> None:
         jobs.enqueue("routing.jobs.route", work_id, queue_name="high", retry=1)
     else:
         jobs.enqueue_in(delay_s, "routing.jobs.route", work_id)
+
+
+# Fresh items are routed by one coalesced job rather than a job each: enqueueing an RQ job
+# costs several Redis round trips, a list push and a flag cost one.
+FRESH_ITEMS = "tsunagu:routing:fresh"
+FRESH_KICK = "tsunagu:routing:kick"
+
+
+def route_soon(work_id: int) -> None:
+    """(After commit.) Put the item on the fresh list; start a drain job unless one is
+    already due (the job clears the flag before it reads the list, so nothing is missed;
+    the flag expires in case that job is lost, and route_waiting sweeps every 15 s)."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.rpush(FRESH_ITEMS, work_id)
+    pipe.set(FRESH_KICK, "1", nx=True, px=5000)
+    if pipe.execute()[1]:
+        jobs.enqueue("routing.jobs.route_fresh", queue_name="high", retry=1, now=True)
+
+
+def drain_fresh(route_one, batch: int = 50) -> int:
+    """Route the fresh items in arrival order with ``route_one(work_id)``; items not reached
+    because of an error go back to the list's head."""
+    client = get_redis()
+    client.delete(FRESH_KICK)
+    routed = 0
+    while True:
+        ids = [int(raw) for raw in (client.lpop(FRESH_ITEMS, batch) or [])]
+        if not ids:
+            return routed
+        for index, work_id in enumerate(ids):
+            try:
+                route_one(work_id)
+            except BaseException:
+                client.lpush(FRESH_ITEMS, *reversed(ids[index:]))
+                raise
+            routed += 1
 
 
 def after_commit_free(operator_id: int) -> None:

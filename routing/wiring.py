@@ -8,6 +8,7 @@ from core import jobs
 from core.db import on_commit
 from core.scheduler import Periodic, register
 from extensions import db
+from routing import store
 
 # A ticket in these states holds capacity (CONTRACT §8 "Capacity").
 HOLDING = ("new", "open")
@@ -30,7 +31,7 @@ def init_app(app: Flask) -> None:
     register(Periodic("route-waiting", "routing.jobs.route_waiting", every_s=15, queue="high"))
 
 
-def _on_needs_routing(app, ticket_id: int, **_):
+def _on_needs_routing(app, ticket_id: int, reason: str = "", **_):
     """Queue the ticket and route it after commit.  (The CTI webhook also routes its call
     at once in the request; the job then finds the item taken and does nothing.)"""
     from routing import engine
@@ -39,11 +40,11 @@ def _on_needs_routing(app, ticket_id: int, **_):
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
         return
-    work = engine.queue_ticket(ticket)
+    work = engine.queue_ticket(ticket, new=reason == "created")
 
     def _route_later():
         if work.state == "waiting":  # not already placed in this request (the CTI webhook routes inline)
-            jobs.enqueue("routing.jobs.route", work.id, queue_name="high", retry=1, now=True)
+            store.route_soon(work.id)
 
     on_commit(db.session(), _route_later)
 

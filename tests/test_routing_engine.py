@@ -269,3 +269,33 @@ def test_queues_count_waiting_and_assigned_by_rank_and_channel(app, api, team, r
     operators = api.get("/api/v1/operators").get_json()["items"]
     assert {o["username"] for o in operators} >= {"tier1", "tier2", "tier3"}
     assert all(set(o["load"]) == {"phone", "email", "web", "chat"} for o in operators)
+
+
+def test_fresh_items_share_one_drain_job_that_keeps_order_and_survives_an_error(app):
+    """store.route_soon: a burst of new items enqueues one job; the drain routes them in
+    arrival order, puts back what an error left, and a new item after the drain started
+    kicks a new job (nothing waits for the 15-second sweep)."""
+    from core.jobs import queue
+    from routing import store
+
+    def drain_jobs():
+        return [job for job in queue("high").get_jobs() if job.func_name == "routing.jobs.route_fresh"]
+
+    with app.app_context():
+        for work_id in (11, 12, 13):
+            store.route_soon(work_id)
+        assert len(drain_jobs()) == 1
+        seen = []
+
+        def fail_on_12(work_id):
+            seen.append(work_id)
+            if work_id == 12:
+                raise RuntimeError("database went away")
+
+        with pytest.raises(RuntimeError):
+            store.drain_fresh(fail_on_12)
+        assert seen == [11, 12]
+        store.route_soon(14)  # the drain cleared the flag: a second job is due
+        assert len(drain_jobs()) == 2
+        store.drain_fresh(seen.append)
+        assert seen == [11, 12, 12, 13, 14]

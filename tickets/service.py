@@ -113,7 +113,8 @@ def open_ticket(customer: Customer, *, subject: str, channel: str, priority: str
                     # No ``ref``: the ticket id is new in this very transaction, so a retried
                     # job or request cannot write this item twice (and a ref costs a lookup).
                     detail={"status": "new", "priority": priority, "linked_ticket_id": linked_ticket_id})
-    _announce(ticket)
+    # No ticket_updated: nobody can be viewing a ticket that did not exist, and it has no
+    # assignee yet (routing announces the assignment).
     _needs_routing(ticket, "created")
     return ticket
 
@@ -308,6 +309,8 @@ def add_inbound(ticket: Ticket, *, body: str, html: str | None, author_id: int |
     now = mail_fields.pop("now", None) or utcnow()
     message = Message(ticket_id=ticket.id, kind="inbound", body=body or "", html=html or text_to_html(body),
                       author_id=author_id, created_at=now, **mail_fields)
+    if "attachments" not in mail_fields:
+        message.attachments = []  # known empty: answering with the message needs no query
     db.session.add(message)
     db.session.flush()
     ticket.last_message_at = now
