@@ -20,11 +20,10 @@ class SuggestionArgs(Schema):
 
 
 def ticket_suggestions(ticket_id: int, limit: int = 5) -> list[dict]:
+    from console.cti import CALL_SUBJECT
     from knowledge.suggest import suggest_for_text
     from tickets import service as tickets
     from tickets.models import Message, Ticket
-
-    from console.cti import CALL_SUBJECT
 
     ticket = db.session.get(Ticket, ticket_id)  # usually in the session already (the pop)
     if ticket is None:
