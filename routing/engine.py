@@ -3,22 +3,24 @@
 Concurrency (ARCHITECTURE "Concurrency rules"): a claim happens in the caller's single
 transaction as
 
-1. lock the operator — ``UPDATE operator_states … WHERE presence='available'`` (a row
-   lock on PostgreSQL; on SQLite the first write takes the database's write lock, which
-   serialises writers exactly like ``BEGIN IMMEDIATE``);
-2. count that operator's active items of the channel *under the lock* against capacity;
-3. claim the item with a conditional ``UPDATE work_items … WHERE state='waiting'``.
+1. lock the operator and take a unit of capacity in one statement —
+   ``UPDATE operator_states SET load_<channel> = load_<channel> + 1 … WHERE
+   presence='available' AND load_<channel> < capacity`` (a row lock on PostgreSQL; on
+   SQLite the first write takes the database's write lock, like ``BEGIN IMMEDIATE``);
+2. claim the item with a conditional ``UPDATE work_items … WHERE state='waiting'``
+   (RETURNING the row); if someone else took it, the unit is given back.
 
-Every claim of one operator passes through the same row lock, so capacity can never be
+Every claim of one operator passes through the same row, so capacity can never be
 exceeded; the conditional update means an item is never held by two operators.  No step
-reads, decides and writes across two transactions.
+reads, decides and writes across two transactions.  The load counters move with every
+change of a work item's holder (``_moved``), in the same transaction.
 """
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from core.db import first_for_update, get_for_update, is_postgres, scratch, utcnow
 from extensions import db
@@ -34,57 +36,45 @@ CANDIDATES_TRIED = 5  # operators tried per decision before giving up (others ra
 # --- snapshots (read without locks; every claim re-checks under the lock) ----------
 
 def operator_snapshots(channel: str | None = None) -> list[P.Operator]:
-    """Available operators with their load per channel (one query each for users and loads)."""
+    """Available operators with their load per channel (the counters of operator_states)."""
     from accounts.models import User
 
+    loads = [_load_column(name) for name in P.CHANNELS]
     rows = db.session.execute(
-        select(User.id, User.tier, User.skills, User.roles_csv, OperatorState.idle_since)
+        select(User.id, User.tier, User.skills, User.roles_csv, OperatorState.idle_since, *loads)
         .join(OperatorState, OperatorState.user_id == User.id)
         .where(OperatorState.presence == P.PRESENCE_TAKING_WORK, User.active.is_(True))).all()
-    if not rows:
-        return []
-    loads: dict[int, dict[str, int]] = {}
-    for operator_id, item_channel, count in db.session.execute(
-            select(WorkItem.operator_id, WorkItem.channel, func.count())
-            .where(WorkItem.state.in_(ACTIVE), WorkItem.operator_id.in_([r.id for r in rows]))
-            .group_by(WorkItem.operator_id, WorkItem.channel)):
-        loads.setdefault(operator_id, {})[item_channel] = count
     snapshots = []
     for row in rows:
         roles = set(row.roles_csv.split(","))
         if not roles & {"operator", "supervisor", "admin"}:
             continue
-        load = dict.fromkeys(P.CHANNELS, 0)
-        load.update(loads.get(row.id, {}))
+        load = dict(zip(P.CHANNELS, row[5:], strict=True))
         snapshots.append(P.Operator(id=row.id, tier=row.tier, presence=P.PRESENCE_TAKING_WORK,
                                     skills=frozenset(row.skills or []), load=load, idle_since=row.idle_since))
     return snapshots
 
 
 def candidate_snapshots(item: P.Item, policy: dict, now, limit: int = 50) -> list[P.Operator]:
-    """The best ``limit`` operators for ``item`` by one indexed query: available, of an
-    allowed tier, with room on the item's channel, in the policy's order.  The exact rules
+    """The best ``limit`` operators for ``item`` by one query on the load counters:
+    available, of an allowed tier, with room on the item's channel, in the policy's order.  The exact rules
     (skills, recent rejections) are then applied by ``policy.ranked_operators``."""
-    from sqlalchemy import case, literal
+    from sqlalchemy import literal
 
     from accounts.models import User
 
     step = P.step_in_force(policy, item, now)
     capacity = policy["capacity"].get(item.channel, P.DEFAULT_CAPACITY.get(item.channel, 1))
-    # Each operator's active items come from the (operator_id, state, channel) index.
-    channel_load = func.coalesce(func.sum(case((WorkItem.channel == item.channel, 1), else_=0)), 0)
-    total_load = func.count(WorkItem.id)
+    channel_load = _load_column(item.channel)
     prefer = step.get("prefer")
     tier_order = User.tier if prefer == "lowest" else (User.tier.desc() if prefer == "highest" else literal(0))
     rows = db.session.execute(
-        select(User.id, User.tier, User.skills, User.roles_csv, OperatorState.idle_since, channel_load, total_load)
+        select(User.id, User.tier, User.skills, User.roles_csv, OperatorState.idle_since, channel_load,
+               OperatorState.load_total)
         .join(OperatorState, OperatorState.user_id == User.id)
-        .outerjoin(WorkItem, (WorkItem.operator_id == User.id) & WorkItem.state.in_(ACTIVE))
         .where(OperatorState.presence == P.PRESENCE_TAKING_WORK, User.active.is_(True),
-               User.tier >= step["min_tier"])
-        .group_by(User.id, OperatorState.user_id)  # primary keys: the other columns depend on them
-        .having(channel_load < capacity)
-        .order_by(tier_order, total_load, OperatorState.idle_since, User.id).limit(limit)).all()
+               User.tier >= step["min_tier"], channel_load < capacity)
+        .order_by(tier_order, OperatorState.load_total, OperatorState.idle_since, User.id).limit(limit)).all()
     snapshots = []
     for row in rows:
         if not set(row.roles_csv.split(",")) & {"operator", "supervisor", "admin"}:
@@ -122,8 +112,10 @@ def queue_ticket(ticket, *, skills: list[str] | None = None, new: bool = False) 
         db.session.add(work)
     else:
         previous = work.operator_id
+        before = _holding(work)
         _revoke_pending_offers(work, "requeued")
         work.state, work.operator_id, work.assigned_at, work.done_at = "waiting", None, None, None
+        _moved(work, before)
         work.channel, work.priority = ticket.channel, ticket.priority or "normal"
         work.waiting_since = ticket.waiting_since or now
         work.version += 1
@@ -149,26 +141,52 @@ def queued_in_this_transaction(ticket_id: int) -> WorkItem | None:
 
 # --- claiming ------------------------------------------------------------------------
 
-def _lock_operator(operator_id: int) -> bool:
-    """Lock the operator's row for this transaction; False if they are not available."""
+def _load_column(channel: str):
+    return getattr(OperatorState, f"load_{channel}")
+
+
+def _change_load(operator_id: int, channel: str, delta: int) -> None:
+    column = _load_column(channel)
+    db.session.execute(
+        update(OperatorState).where(OperatorState.user_id == operator_id)
+        .values({column.key: column + delta, "load_total": OperatorState.load_total + delta})
+        .execution_options(synchronize_session=False))
+
+
+def _holding(work: WorkItem) -> tuple[int, str] | None:
+    """Whose load ``work`` counts in now: (operator, channel), or None."""
+    return (work.operator_id, work.channel) if work.state in ACTIVE and work.operator_id else None
+
+
+def _moved(work: WorkItem, before: tuple[int, str] | None) -> None:
+    """Keep the load counters true after ``work`` changed holder, state or channel."""
+    after = _holding(work)
+    if before == after:
+        return
+    if before is not None:
+        _change_load(*before, -1)
+    if after is not None:
+        _change_load(*after, +1)
+
+
+def _reserve(operator_id: int, channel: str, capacity: int) -> bool:
+    """Lock the operator's row and take one unit of their capacity on ``channel``, in one
+    statement: False if they are not available or full.  (PostgreSQL re-checks the WHERE
+    on the newest row after waiting for a concurrent claim, so capacity holds.)"""
+    column = _load_column(channel)
     result = db.session.execute(
         update(OperatorState).where(OperatorState.user_id == operator_id,
-                                    OperatorState.presence == P.PRESENCE_TAKING_WORK)
-        .values(version=OperatorState.version + 1).execution_options(synchronize_session=False))
+                                    OperatorState.presence == P.PRESENCE_TAKING_WORK, column < capacity)
+        .values({column.key: column + 1, "load_total": OperatorState.load_total + 1,
+                 "version": OperatorState.version + 1})
+        .execution_options(synchronize_session=False))
     return result.rowcount == 1
-
-
-def _load_under_lock(operator_id: int, channel: str) -> int:
-    return db.session.scalar(select(func.count()).select_from(WorkItem).where(
-        WorkItem.operator_id == operator_id, WorkItem.channel == channel, WorkItem.state.in_(ACTIVE))) or 0
 
 
 def try_claim(work_id: int, operator_id: int, channel: str, policy: dict, *, by: int | None = None) -> str | None:
     """Claim a waiting item for an operator atomically; returns the new state or None."""
-    if not _lock_operator(operator_id):
-        return None
     capacity = policy["capacity"].get(channel, P.DEFAULT_CAPACITY.get(channel, 1))
-    if _load_under_lock(operator_id, channel) >= capacity:
+    if not _reserve(operator_id, channel, capacity):
         return None
     new_state = "offered" if channel == "phone" else "assigned"
     now = utcnow()
@@ -178,7 +196,8 @@ def try_claim(work_id: int, operator_id: int, channel: str, policy: dict, *, by:
         .values(state=new_state, operator_id=operator_id, assigned_at=now if new_state == "assigned" else None,
                 version=WorkItem.version + 1).returning(WorkItem)
         .execution_options(synchronize_session=False, populate_existing=True))
-    if work is None:
+    if work is None:  # someone else took the item: give the capacity back
+        _change_load(operator_id, channel, -1)
         return None
     if new_state == "offered":
         store.create_offer(work, operator_id, policy)
@@ -274,8 +293,10 @@ def decide_offer(offer: Offer, decision: str, *, reason: str | None = None) -> O
                        detail={"offer_id": offer.id, "reason": offer.reason})
     store.push_revoked(offer)
     if work is not None and work.state == "offered" and work.operator_id == offer.operator_id:
+        before = _holding(work)
         work.state, work.operator_id = "waiting", None
         work.version += 1
+        _moved(work, before)
         store.remember_rejection(work.id, offer.operator_id, store.current_policy()["reject_cooldown_s"])
         db.session.flush()
         route_item(work.id)
@@ -305,14 +326,17 @@ def finish_item(ticket_id: int, *, reason: str = "done") -> WorkItem | None:
     if work is None or work.state == "done":
         return work
     previous = work.operator_id
+    before = _holding(work)
     _revoke_pending_offers(work, reason)
     work.state, work.done_at = "done", utcnow()
     work.version += 1
+    _moved(work, before)
     store.record_event("done", work, operator_id=previous, detail={"reason": reason})
     if previous:
-        state = db.session.get(OperatorState, previous)
-        if state is not None and _load_under_lock(previous, work.channel) == 0:
-            state.idle_since = utcnow()
+        # Idle again on this channel: the longest idle are offered first.
+        db.session.execute(update(OperatorState).where(OperatorState.user_id == previous,
+                                                       _load_column(work.channel) == 0)
+                           .values(idle_since=utcnow()).execution_options(synchronize_session="fetch"))
         store.after_commit_free(previous)
     return work
 
@@ -325,6 +349,7 @@ def hold_by(ticket_id: int, operator_id: int | None, *, by: int | None = None) -
     if work.operator_id == operator_id and work.state == "assigned":
         return work
     previous = work.operator_id
+    before = _holding(work)
     _revoke_pending_offers(work, "reassigned")
     if operator_id is None:
         work.state, work.operator_id, work.waiting_since = "waiting", None, utcnow()
@@ -332,6 +357,7 @@ def hold_by(ticket_id: int, operator_id: int | None, *, by: int | None = None) -
     else:
         work.state, work.operator_id, work.assigned_at = "assigned", operator_id, utcnow()
     work.version += 1
+    _moved(work, before)
     store.record_event("reassigned", work, operator_id=operator_id, actor_id=by, detail={"from": previous})
     if previous and previous != operator_id:
         store.after_commit_free(previous)

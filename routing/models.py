@@ -25,6 +25,14 @@ class OperatorState(Base):
     idle_since: Mapped[datetime] = mapped_column(default=utcnow)
     # End of the current wrap-up (after a call), when presence returns to available.
     wrap_up_until: Mapped[datetime | None] = mapped_column()
+    # Items held now (offered or assigned), per channel and in all: kept by routing.engine
+    # in the same transactions that move work items, so a claim checks capacity and locks
+    # the operator in one statement and candidates are one indexed read.
+    load_phone: Mapped[int] = mapped_column(default=0, server_default="0")
+    load_email: Mapped[int] = mapped_column(default=0, server_default="0")
+    load_web: Mapped[int] = mapped_column(default=0, server_default="0")
+    load_chat: Mapped[int] = mapped_column(default=0, server_default="0")
+    load_total: Mapped[int] = mapped_column(default=0, server_default="0")
     version: Mapped[int] = mapped_column(default=1)
 
 

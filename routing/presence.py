@@ -27,10 +27,24 @@ def state_of(user_id: int, *, lock: bool = False) -> OperatorState:
     else:
         state = db.session.get(OperatorState, user_id)
     if state is None:
-        state = OperatorState(user_id=user_id, presence="offline", presence_since=utcnow())
+        state = OperatorState(user_id=user_id, presence="offline", presence_since=utcnow(), **_held_by(user_id))
         db.session.add(state)
         db.session.flush()
     return state
+
+
+def _held_by(user_id: int) -> dict:
+    """Load counters for a new presence row (work may have been assigned by hand before)."""
+    from sqlalchemy import func
+
+    from routing.models import WorkItem
+
+    counts = dict(db.session.execute(
+        select(WorkItem.channel, func.count()).where(WorkItem.operator_id == user_id,
+                                                     WorkItem.state.in_(("offered", "assigned")))
+        .group_by(WorkItem.channel)).all())
+    loads = {f"load_{channel}": counts.get(channel, 0) for channel in ("phone", "email", "web", "chat")}
+    return {**loads, "load_total": sum(counts.values())}
 
 
 def as_event(user, state: OperatorState) -> dict:

@@ -26,7 +26,7 @@ def test_many_workers_never_exceed_capacity_or_double_hold(app, processes, make_
     from customers import service as customers
     from extensions import db
     from routing import engine
-    from routing.models import Offer, WorkItem
+    from routing.models import Offer, OperatorState, WorkItem
     from routing.presence import set_presence
     from tickets import service as tickets
     from tickets.models import Ticket
@@ -125,6 +125,13 @@ def test_many_workers_never_exceed_capacity_or_double_hold(app, processes, make_
             .where(WorkItem.state.in_(("offered", "assigned"))).group_by(WorkItem.operator_id, WorkItem.channel)).all()
         for operator_id, channel, count in loads:
             assert count <= capacity[channel], (operator_id, channel, count)
+        # The load counters the claims check agree with the items actually held.
+        counted = {(operator_id, channel): count for operator_id, channel, count in loads}
+        for state in db.session.scalars(select(OperatorState)):
+            for channel in ("phone", "email", "web", "chat"):
+                assert getattr(state, f"load_{channel}") == counted.get((state.user_id, channel), 0), \
+                    (state.user_id, channel)
+            assert state.load_total == sum(n for (op, _), n in counted.items() if op == state.user_id)
         held = db.session.scalars(select(WorkItem).where(WorkItem.state.in_(("offered", "assigned")))).all()
         assert held, "routing assigned nothing"
         for item in held:
