@@ -89,6 +89,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from accounts.api import blp as auth_api
+    from accounts.teams_api import blp as teams_api
     from accounts.views import bp as accounts_pages
     from console.admin_views import bp as admin_pages
     from console.calls_api import blp as calls_api
@@ -99,7 +100,7 @@ def _register_blueprints(app: Flask) -> None:
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("session", {"type": "apiKey", "in": "cookie", "name": "session"})
-    for blueprint in (auth_api, jobs_api, calls_api, suggestions_api):
+    for blueprint in (auth_api, teams_api, jobs_api, calls_api, suggestions_api):
         api.register_blueprint(blueprint)
     for blueprint in (accounts_pages, console_pages, admin_pages):
         app.register_blueprint(blueprint)

@@ -1,4 +1,4 @@
-"""/api/v1/auth, /api/v1/me, /api/v1/users, /api/v1/tokens."""
+"""/api/v1/auth, /api/v1/me, /api/v1/users, /api/v1/tokens (teams: accounts/teams_api.py)."""
 from __future__ import annotations
 
 from flask import session
@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
-from accounts import service
+from accounts import service, teams
 from accounts.auth import throttled
 from accounts.models import ApiToken, User
 from accounts.permissions import public, require
@@ -22,6 +22,7 @@ from accounts.schemas import (
     UserIn,
     UserOut,
     UserPatchIn,
+    UserTeamsOut,
 )
 from core.errors import Conflict, NotFound, Unauthorized
 from core.pagination import PageArgs, by_id_desc, envelope
@@ -64,13 +65,13 @@ def csrf_token():
 @blp.route("/me")
 class Me(MethodView):
     @require()
-    @blp.response(200, UserOut)
+    @blp.response(200, UserTeamsOut)
     def get(self):
-        return current_user
+        return _with_team_ids(current_user)
 
     @require()
     @blp.arguments(MeUpdateIn)
-    @blp.response(200, UserOut)
+    @blp.response(200, UserTeamsOut)
     def patch(self, body):
         if current_user.user_id is None:
             raise Conflict("An API token has no profile to change.")
@@ -78,7 +79,7 @@ class Me(MethodView):
             setattr(current_user, key, value)
         current_user.version += 1
         db.session.commit()
-        return current_user
+        return _with_team_ids(current_user)
 
 
 @blp.route("/users")
@@ -88,7 +89,8 @@ class Users(MethodView):
     @blp.response(200)
     def get(self, args):
         rows, cursor = by_id_desc(select(User), User, args["limit"], args["cursor"])
-        return envelope(UserOut(many=True).dump(rows), cursor)
+        team_ids = teams.team_ids_by_user([u.id for u in rows])
+        return envelope([{**UserOut().dump(u), "team_ids": team_ids[u.id]} for u in rows], cursor)
 
     @require("admin")
     @blp.arguments(UserIn)
@@ -103,18 +105,18 @@ class Users(MethodView):
 @blp.route("/users/<int:user_id>")
 class UserItem(MethodView):
     @require("admin")
-    @blp.response(200, UserOut)
+    @blp.response(200, UserTeamsOut)
     def get(self, user_id):
-        return _user_or_404(user_id)
+        return _with_team_ids(_user_or_404(user_id))
 
     @require("admin")
     @blp.arguments(UserPatchIn)
-    @blp.response(200, UserOut)
+    @blp.response(200, UserTeamsOut)
     def patch(self, body, user_id):
         user = _user_or_404(user_id)
         service.update_user(user, body)
         db.session.commit()
-        return user
+        return _with_team_ids(user)
 
 
 @blp.route("/tokens")
@@ -132,7 +134,8 @@ class Tokens(MethodView):
     def post(self, body):
         token, raw = service.create_token(body["name"], body["scope"])
         db.session.commit()
-        return {**TokenOut().dump(token), "token": raw}
+        # The response schema dumps it: hand over the row's values, not a dumped dict.
+        return {**{name: getattr(token, name) for name in TokenOut().fields}, "token": raw}
 
 
 @blp.route("/tokens/<int:token_id>", methods=["DELETE"])
@@ -142,6 +145,13 @@ def revoke(token_id):
     if service.revoke_token(token_id) is None:
         raise NotFound("No such token.")
     db.session.commit()
+
+
+def _with_team_ids(user):
+    """The user's JSON with ``team_ids`` (an API token, not a user, is in no team)."""
+    data = UserOut().dump(user)
+    data["team_ids"] = teams.team_ids_by_user([user.id])[user.id] if user.user_id is not None else []
+    return data
 
 
 def _user_or_404(user_id: int) -> User:

@@ -1,11 +1,11 @@
-"""Users and API tokens."""
+"""Users, teams and API tokens."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Column, ForeignKey, Index, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, utcnow
 
@@ -61,6 +61,32 @@ class User(UserMixin, Base):
     @property
     def display_name(self) -> str:
         return self.name or self.username
+
+
+# Membership: a user may be in several teams (Zammad groups, Chatwoot teams).  The
+# user_id index answers "which teams am I in" for the "my team's" ticket list.
+team_members = Table(
+    "team_members",
+    Base.metadata,
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_team_members_user_id", "user_id"),
+)
+
+
+class Team(Base):
+    """A group of agents; operators see their teammates' tickets in "my team's"."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Loaded with the team in one extra query for a whole page of teams.
+    members: Mapped[list[User]] = relationship(secondary=team_members, order_by=User.id, lazy="selectin")
 
 
 class ApiToken(Base):

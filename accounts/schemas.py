@@ -10,7 +10,7 @@ class LoginIn(Schema):
 
 
 class UserOut(Schema):
-    id = fields.Integer()
+    id = fields.Integer(allow_none=True)  # null for an API token acting (GET /me)
     username = fields.String()
     name = fields.String(attribute="display_name")
     roles = fields.List(fields.String())
@@ -19,6 +19,14 @@ class UserOut(Schema):
     extension = fields.String(allow_none=True)
     locale = fields.String(allow_none=True)
     active = fields.Boolean()
+
+
+class UserTeamsOut(UserOut):
+    """A user with ``team_ids`` (/users, /me): dumps ``UserOut``'s output plus the ids,
+    which the handler reads for a whole page in one query."""
+
+    name = fields.String()
+    team_ids = fields.List(fields.Integer())
 
 
 class LoginOut(Schema):
@@ -69,3 +77,41 @@ class TokenOut(Schema):
 
 class TokenCreatedOut(TokenOut):
     token = fields.String()
+
+
+_MEMBER_IDS = fields.List(fields.Integer(validate=validate.Range(min=1, max=2**31 - 1)),
+                          validate=validate.Length(max=500))
+
+
+class TeamIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    description = fields.String(load_default="", validate=validate.Length(max=500))
+    member_ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=2**31 - 1)),
+                             load_default=list, validate=validate.Length(max=500))
+
+
+class TeamPatchIn(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=80))
+    description = fields.String(validate=validate.Length(max=500))
+    member_ids = _MEMBER_IDS
+    version = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+
+
+class TeamMemberOut(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    name = fields.String(attribute="display_name")
+
+
+class TeamOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    description = fields.String()
+    member_ids = fields.Method("_member_ids")
+    members = fields.List(fields.Nested(TeamMemberOut))
+    version = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+    def _member_ids(self, team) -> list[int]:
+        return [member.id for member in team.members]

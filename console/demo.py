@@ -54,11 +54,12 @@ def existing_logins() -> list[str]:
 def seed(customer_count: int = 300) -> list[str]:
     lines = ["Demo logins (username / password):"]
     lines += seed_users()
+    import accounts.demo
     import customers.demo
     import knowledge.demo
     import tickets.demo
 
-    for domain in (customers.demo, knowledge.demo, tickets.demo):
+    for domain in (accounts.demo, customers.demo, knowledge.demo, tickets.demo):
         lines += domain.seed(customer_count)
         db.session.commit()
     return lines

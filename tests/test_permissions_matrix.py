@@ -58,6 +58,14 @@ def test_admin_only_lists(client, login, path, roles):
     assert client.get(path).status_code == 403
 
 
+@pytest.mark.parametrize("method, path", [("POST", "/api/v1/teams"), ("PATCH", "/api/v1/teams/1"),
+                                          ("DELETE", "/api/v1/teams/1")])
+@pytest.mark.parametrize("roles", ["operator", "supervisor", "editor"])
+def test_admin_only_writes(client, login, method, path, roles):
+    login(client, roles=roles)
+    assert call(client, method, path).status_code == 403
+
+
 def test_no_api_endpoint_answers_5xx_to_an_empty_body(app, client, login):
     """Every unsafe endpoint, as an admin, with an empty JSON body: a 4xx or a 2xx."""
     login(client, roles="admin")

@@ -66,7 +66,8 @@ class Tickets(MethodView):
     @blp.response(200)
     def get(self, args):
         """Tickets newest first: ``status`` (one or a comma list), ``assignee=me|none|ID``,
-        ``rank``, ``channel``, ``priority``, ``customer_id``, ``q`` (subject, customer, #id)."""
+        ``team=mine|ID`` (assigned to a member of my teams / of that team), ``rank``, ``channel``,
+        ``priority``, ``customer_id``, ``q`` (subject, customer, #id)."""
         statement = queries.list_statement(args, current_user)
         rows, cursor = by_id_desc(statement, Ticket, args["limit"], args["cursor"])
         customers, names = queries.people(rows)

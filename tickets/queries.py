@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import or_, select
 
+from accounts import teams
 from core.errors import Invalid
 from customers.models import Customer
 from extensions import db
@@ -28,6 +29,9 @@ def list_statement(args: dict, actor):
         statement = statement.where(Ticket.assignee_id.is_(None))
     elif assignee:
         statement = statement.where(Ticket.assignee_id == int(assignee))
+    team = args.get("team")
+    if team:
+        statement = statement.where(Ticket.assignee_id.in_(_team_members(team, actor)))
     for key in ("rank", "channel", "priority", "customer_id"):
         if args.get(key):
             statement = statement.where(getattr(Ticket, key) == args[key])
@@ -41,6 +45,17 @@ def list_statement(args: dict, actor):
             conditions.append(Ticket.id == int(digits))
         statement = statement.where(or_(*conditions))
     return statement
+
+
+def _team_members(team: str, actor) -> list[int]:
+    """The user ids of ``team=mine`` (everyone in my teams) or ``team=<id>``, read first so
+    the list itself is ``assignee_id IN (…)`` over the assignee/status index."""
+    if team == "mine":
+        me = actor_id(actor)
+        if me is None:
+            raise Invalid("team=mine needs a logged-in user.", fields={"team": ["not a user"]})
+        return teams.teammate_ids(me)
+    return teams.member_ids(int(team))
 
 
 def people(tickets: list[Ticket]) -> tuple[dict[int, Customer], dict[int, str]]:

@@ -11,6 +11,12 @@ from tickets.sla import as_dict as sla_dict
 _TAG = fields.String(validate=validate.Length(min=1, max=40))
 
 
+def _id_in_range(value: str) -> None:
+    """A numeric id an integer column can hold (a larger one would overflow the query)."""
+    if value.isdigit() and int(value) > 2**31 - 1:
+        raise ValidationError("No such id.")
+
+
 class CustomerRefIn(Schema):
     name = fields.String(validate=validate.Length(max=200), allow_none=True)
     email = fields.String(validate=validate.Length(max=320), allow_none=True)
@@ -46,7 +52,9 @@ class TicketPatchIn(Schema):
 
 class TicketListArgs(PageArgs):
     status = fields.String(validate=validate.Length(max=80))  # one status or a comma-separated list
-    assignee = fields.String(validate=validate.Regexp(r"^(me|none|\d{1,10})$"))
+    assignee = fields.String(validate=[validate.Regexp(r"^(me|none|\d{1,10})$"), _id_in_range])
+    # Assigned to anyone in my teams, or in one team (accounts.teams).
+    team = fields.String(validate=[validate.Regexp(r"^(mine|\d{1,10})$"), _id_in_range])
     rank = fields.String(validate=validate.OneOf(("platinum", "gold", "silver", "bronze", "new")))
     channel = fields.String(validate=validate.OneOf(CHANNELS))
     priority = fields.String(validate=validate.OneOf(PRIORITIES))

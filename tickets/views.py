@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
+from flask_login import current_user
 
+from accounts import teams
 from accounts.permissions import page
 from extensions import db
 from tickets.models import CHANNELS, PRIORITIES, STATUSES, Ticket
@@ -42,11 +44,13 @@ def _strings() -> dict:
 @page("operator")
 def list_page():
     view = request.args.get("view", "mine")
-    if view not in ("mine", "unassigned", "all"):
+    if view not in ("mine", "team", "unassigned", "all"):
         view = "mine"
-    return render_template("tickets/list.html", view=view, statuses=STATUSES, channels=CHANNELS,
-                           ranks=("platinum", "gold", "silver", "bronze", "new"), labels=_labels(),
-                           strings=_strings())
+    # "My team's" for someone in no team would just be empty: say why instead.
+    teamless = view == "team" and not teams.team_ids_by_user([current_user.user_id]).get(current_user.user_id)
+    return render_template("tickets/list.html", view=view, teamless=teamless, statuses=STATUSES,
+                           channels=CHANNELS, ranks=("platinum", "gold", "silver", "bronze", "new"),
+                           labels=_labels(), strings=_strings())
 
 
 @bp.route("/tickets/<int:ticket_id>")

@@ -1,7 +1,7 @@
-/* /admin: users, tokens, and the routing policy form. */
+/* /admin: users, teams, tokens, the CTI blocklist and the routing policy form. */
 (function () {
   "use strict";
-  const { api } = window.Tsunagu;
+  const { api, t } = window.Tsunagu;
 
   /* --- routing policy: "3@0, 2@30, 1@90 lowest" <-> [{min_tier, after_s, prefer}] --- */
   function stepsToText(steps) {
@@ -115,9 +115,111 @@
           extension: userForm.extension.value || null });
         userForm.reset();
         loadUsers();
+        loadTeams();
       } catch (e) { error.textContent = e.message; }
     });
     loadUsers();
+
+    /* --- teams: name, description, members (checkboxes over the users); optimistic version --- */
+    const teamsTable = document.querySelector("#teams tbody");
+    const teamForm = document.getElementById("team-form");
+    let people = [];
+
+    function memberPicks(container, chosen) {
+      container.textContent = "";
+      if (!people.length) {
+        const none = document.createElement("span");
+        none.className = "muted"; none.textContent = t("team_no_users");
+        container.appendChild(none);
+      }
+      people.forEach((user) => {
+        const label = document.createElement("label");
+        label.className = "member-pick";
+        const box = document.createElement("input");
+        box.type = "checkbox"; box.value = user.id; box.checked = chosen.has(user.id);
+        box.dataset.username = user.username;
+        label.appendChild(box);
+        label.appendChild(document.createTextNode(" " + user.name + " (" + user.username + ")"));
+        container.appendChild(label);
+      });
+    }
+    const pickedIds = (container) =>
+      Array.from(container.querySelectorAll("input[type=checkbox]:checked")).map((box) => Number(box.value));
+
+    function teamRow(team) {
+      const row = document.createElement("tr");
+      row.dataset.team = team.name;
+      const name = document.createElement("input");
+      name.name = "name"; name.value = team.name; name.maxLength = 80; name.required = true;
+      const nameCell = document.createElement("td"); nameCell.appendChild(name); row.appendChild(nameCell);
+      const description = document.createElement("input");
+      description.name = "description"; description.value = team.description; description.maxLength = 500;
+      const descriptionCell = document.createElement("td"); descriptionCell.appendChild(description); row.appendChild(descriptionCell);
+      const picks = document.createElement("div");
+      picks.className = "member-picks";
+      memberPicks(picks, new Set(team.member_ids));
+      const picksCell = document.createElement("td"); picksCell.appendChild(picks); row.appendChild(picksCell);
+      const save = document.createElement("button");
+      save.type = "button"; save.className = "save-team"; save.textContent = t("team_save");
+      const remove = document.createElement("button");
+      remove.type = "button"; remove.className = "delete-team"; remove.textContent = t("team_delete");
+      const status = document.createElement("p");
+      status.className = "form-error"; status.setAttribute("role", "alert");
+      save.addEventListener("click", async () => {
+        status.textContent = "";
+        try {
+          await api("PATCH", "/teams/" + team.id, { version: team.version, name: name.value,
+            description: description.value, member_ids: pickedIds(picks) });
+          await loadTeams();
+        } catch (e) { failed(e, status); }
+      });
+      remove.addEventListener("click", async () => {
+        if (!window.confirm(t("team_confirm_delete"))) return;
+        try {
+          await api("DELETE", "/teams/" + team.id);
+          await loadTeams();
+        } catch (e) { failed(e, status); }
+      });
+      const actions = document.createElement("td");
+      actions.className = "team-actions";
+      [save, remove, status].forEach((el) => actions.appendChild(el));
+      row.appendChild(actions);
+      return row;
+    }
+
+    async function failed(error, where) {
+      if (error.status === 409 && error.body && error.body.error && error.body.error.version !== undefined) {
+        await loadTeams();  /* someone else saved first: show theirs, keep nothing stale */
+        alert(t("team_stale"));
+      } else {
+        where.textContent = error.message;
+      }
+    }
+
+    async function loadTeams() {
+      const [users, teams] = await Promise.all([api("GET", "/users?limit=200"), api("GET", "/teams?limit=200")]);
+      /* Editors work on the knowledge base only: a team of theirs would see no tickets. */
+      people = users.items.filter((u) => u.active && u.roles.some((role) => role !== "editor"))
+        .sort((a, b) => a.username.localeCompare(b.username));
+      teamsTable.textContent = "";
+      teams.items.sort((a, b) => a.name.localeCompare(b.name)).forEach((team) => teamsTable.appendChild(teamRow(team)));
+      document.getElementById("no-teams").hidden = teams.items.length > 0;
+      memberPicks(teamForm.querySelector(".member-picks"), new Set(pickedIds(teamForm.querySelector(".member-picks"))));
+    }
+
+    teamForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const error = teamForm.querySelector(".form-error");
+      error.textContent = "";
+      try {
+        await api("POST", "/teams", { name: teamForm.name.value, description: teamForm.description.value,
+          member_ids: pickedIds(teamForm.querySelector(".member-picks")) });
+        teamForm.reset();
+        memberPicks(teamForm.querySelector(".member-picks"), new Set());
+        await loadTeams();
+      } catch (e) { error.textContent = e.message; }
+    });
+    loadTeams();
 
     /* --- tokens --- */
     const tokensTable = document.querySelector("#tokens tbody");

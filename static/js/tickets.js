@@ -1,4 +1,4 @@
-/* The ticket list: mine / unassigned / all, filters, search, keyset "load more", live refresh. */
+/* The ticket list: mine / my team's / unassigned / all, filters, search, keyset "load more", live refresh. */
 (function () {
   "use strict";
   const { api, t, connect } = window.Tsunagu;
@@ -18,6 +18,7 @@
     else if (status !== "*") params.set("status", status);
     for (const key of ["rank", "channel", "q"]) if (data.get(key)) params.set(key, data.get(key).trim());
     if (view === "mine") params.set("assignee", "me");
+    if (view === "team") params.set("team", "mine");
     if (view === "unassigned") params.set("assignee", "none");
     params.set("limit", "50");
     return params;
