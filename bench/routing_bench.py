@@ -112,9 +112,14 @@ def main() -> None:
         app = make_app(database_url, redis.url)
         with Timer() as setup:
             build_dataset(app, args.operators, args.items)
+        from extensions import db
+
+        if args.backend == "postgresql":
+            with app.app_context():  # fresh statistics after the bulk load, as autovacuum would
+                db.session.execute(db.text("ANALYZE"))
+                db.session.commit()
         print(f"dataset: {args.operators} operators, {args.items} waiting items on {args.backend} "
               f"(built in {setup.elapsed:.1f} s)")
-        from extensions import db
         from routing import engine, stats
 
         # Supervisor stats on the full queue.
@@ -128,8 +133,24 @@ def main() -> None:
                 db.session.rollback()
         print(f"supervisor stats (queues + operators): {summary_ms(timings)}")
 
-        # Decision latency, one router: route items in service order, commit each.
+        # The decision alone: item, policy, candidates, rejections, ranking (no writes).
+        from core.db import utcnow
+        from routing import store
+
         ids = waiting_ids(app)
+        timings = []
+        with app.app_context():
+            for work_id in ids[:args.decisions]:
+                with Timer() as t:
+                    work = db.session.get(engine.WorkItem, work_id)
+                    policy, now, item = store.current_policy(), utcnow(), engine.as_item(work)
+                    engine._ranked(policy, item, engine.candidate_snapshots(item, policy, now),
+                                   store.rejected_by(work_id), now)
+                timings.append(t.elapsed)
+                db.session.rollback()
+        print(f"routing decision alone (choose the operator, no writes): {summary_ms(timings)}")
+
+        # Decision latency, one router: route items in service order, commit each.
         timings = []
         with app.app_context():
             for work_id in ids[:args.decisions]:
@@ -144,6 +165,8 @@ def main() -> None:
             db.session.execute(db.text("UPDATE work_items SET state='waiting', operator_id=NULL WHERE state != 'waiting'"))
             db.session.execute(db.text("DELETE FROM offers"))
             db.session.execute(db.text("UPDATE tickets SET assignee_id=NULL"))
+            db.session.execute(db.text("UPDATE operator_states SET load_phone=0, load_email=0, load_web=0, "
+                                       "load_chat=0, load_total=0"))
             db.session.commit()
         ids = waiting_ids(app)
         chunks = [ids[i::4] for i in range(4)]

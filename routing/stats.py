@@ -67,23 +67,17 @@ def operators() -> list[dict]:
     from accounts.models import User, effective_roles
 
     policy = current_policy()
-    loads: dict[int, dict[str, int]] = {}
-    for operator_id, channel, count in db.session.execute(
-            select(WorkItem.operator_id, WorkItem.channel, func.count())
-            .where(WorkItem.state.in_(("offered", "assigned")), WorkItem.operator_id.is_not(None))
-            .group_by(WorkItem.operator_id, WorkItem.channel)):
-        loads.setdefault(operator_id, {})[channel] = count
+    load_columns = [getattr(OperatorState, f"load_{channel}") for channel in P.CHANNELS]
     rows = db.session.execute(
         select(User.id, User.username, User.name, User.tier, User.skills, User.extension, User.roles_csv,
-               OperatorState.presence, OperatorState.presence_since)
+               OperatorState.presence, OperatorState.presence_since, *load_columns)
         .outerjoin(OperatorState, OperatorState.user_id == User.id)
         .where(User.active.is_(True)).order_by(User.tier.desc(), User.username))
     result = []
     for row in rows:
         if "operator" not in effective_roles(set(row.roles_csv.split(","))):
             continue
-        load = dict.fromkeys(P.CHANNELS, 0)
-        load.update(loads.get(row.id, {}))
+        load = {channel: count or 0 for channel, count in zip(P.CHANNELS, row[9:], strict=True)}
         result.append({
             "id": row.id, "username": row.username, "name": row.name or row.username, "tier": row.tier,
             "skills": row.skills or [], "extension": row.extension, "presence": row.presence or "offline",
