@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask_login import current_user
-from flask_socketio import Namespace, join_room
+from flask_socketio import Namespace, emit, join_room
 
 from core.realtime import NAMESPACE, SUPERVISORS, user_room
 from extensions import db
@@ -33,6 +33,9 @@ class ConsoleNamespace(Namespace):
             join_room(SUPERVISORS)
         presence.connected(current_user.id)
         db.session.commit()
+        # The console shows the presence it is told: after a reconnect that is any change
+        # made while it was cut off (a supervisor, the offline sweep).
+        emit("operator_presence", presence.as_event(current_user, presence.state_of(current_user.id)))
         return True
 
     def on_disconnect(self, reason=None):

@@ -14,13 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, has_app_context
-from rq import Queue, Retry, get_current_job
+from rq import Queue, Retry, SimpleWorker, get_current_job
+from rq.worker import WorkerStatus
 
 from core.db import on_commit
 
 log = logging.getLogger(__name__)
 
 QUEUES = ("high", "default", "low")
+# The first retry goes straight back to the queue (a deadlock victim, or the job of a
+# worker that died): a delayed retry would wait for RQ's scheduler, whose lock a killed
+# worker keeps for a minute.  Later retries back off.
+RETRY_INTERVALS_S = [0, 5, 30]
 _worker_app = None
 
 
@@ -44,7 +49,8 @@ def enqueue(func: Callable | str, *args, queue_name: str = "default", job_id: st
 
     def _send():
         queue(queue_name).enqueue(
-            func, *args, job_id=job_id, meta=meta or {}, retry=Retry(max=retry, interval=[1, 5, 30]) if retry else None,
+            func, *args, job_id=job_id, meta=meta or {},
+            retry=Retry(max=retry, interval=RETRY_INTERVALS_S) if retry else None,
             result_ttl=86400, failure_ttl=7 * 86400, job_timeout=3600, **kwargs)
 
     if now:
@@ -118,11 +124,45 @@ def job(func: Callable) -> Callable:
     return wrapper
 
 
+# A worker that dies mid-job (kill -9, out of memory, a lost machine) leaves its job
+# "started"; RQ retries such a job once its heartbeat has lapsed.  SimpleWorker runs jobs
+# in its own thread and would let the heartbeat lapse only after the job's whole timeout
+# (an hour), so a side thread beats while a job runs and registries are checked often:
+# the job of a dead worker is retried within about HEARTBEAT_TTL_S + MAINTENANCE_EVERY_S.
+HEARTBEAT_TTL_S = 10
+HEARTBEAT_EVERY_S = 2
+MAINTENANCE_EVERY_S = 5
+
+
+class HeartbeatWorker(SimpleWorker):
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        return HEARTBEAT_TTL_S
+
+    def execute_job(self, job, queue):
+        import threading
+
+        execution = self.prepare_execution(job)
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job, execution, stop), daemon=True, name="job-heartbeat")
+        beat.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            stop.set()
+            beat.join()
+        self.set_state(WorkerStatus.IDLE)
+
+    def _beat(self, job, execution, stop) -> None:
+        while not stop.wait(HEARTBEAT_EVERY_S):
+            try:
+                self.maintain_heartbeats(job, execution)
+            except Exception:  # Redis blip: the next beat tries again
+                log.warning("job heartbeat failed", exc_info=True)
+
+
 def run_worker(app, burst: bool = False, name: str | None = None) -> None:
     """Run an RQ worker (with RQ's scheduler for delayed jobs) plus the periodic ticker."""
     import threading
-
-    from rq import SimpleWorker
 
     from core import scheduler
     from core.redis_conn import connect
@@ -136,8 +176,8 @@ def run_worker(app, burst: bool = False, name: str | None = None) -> None:
                               name="periodic")
     if not burst:
         ticker.start()
-    worker = SimpleWorker([Queue(q, connection=connection) for q in QUEUES], connection=connection,
-                          name=name)
+    worker = HeartbeatWorker([Queue(q, connection=connection) for q in QUEUES], connection=connection,
+                             name=name, maintenance_interval=MAINTENANCE_EVERY_S)
     try:
         worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
     finally:
@@ -153,7 +193,7 @@ def status(job_id: str) -> dict | None:
 
     try:
         found = Job.fetch(job_id, connection=get_redis())
-    except NoSuchJobError:
+    except (NoSuchJobError, ValueError):  # ValueError: not even a valid job id
         return None
     state = found.get_status(refresh=False)
     state = getattr(state, "value", state)
