@@ -11,6 +11,9 @@ PostgreSQL, then measures
 - relevance: 50 queries (half Japanese) each with its expected manual; top-1 and top-3 hit
   rates (the expected article must be first / among the first three of 20,000).
 
+On PostgreSQL it also prints the server-side execution time (EXPLAIN ANALYZE, best of 5)
+of the ranking statement for a few typical queries and one ticket.
+
 Usage: .venv/bin/python bench/kb_search.py [--articles 20000] [--backends sqlite,postgresql]
 Needs PostgreSQL at TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test)
 for the PostgreSQL run; it creates and drops its own database.
@@ -256,6 +259,50 @@ def measure(app, expected: dict, rounds: int) -> dict:
     return results
 
 
+EXPLAINED = ["charging", "保証", "請求", "お問い合わせ番号 追跡", "reset password"]
+
+
+def explain_times(app) -> list[tuple[str, float, float]]:
+    """(what, planning ms, execution ms) of the ranking statement (the one starting WITH),
+    best of 5 EXPLAIN ANALYZE runs, for EXPLAINED and the first English ticket."""
+    from sqlalchemy import event
+
+    from extensions import db
+    from knowledge.search import search
+    from knowledge.suggest import suggest_for_text
+
+    captured: list[tuple[str, dict]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("WITH"):
+            captured.append((statement, parameters))
+
+    subject, body = TICKETS[6]
+    cases = [(query, lambda q=query: search(q, visibilities=("internal", "public"), limit=10)) for query in EXPLAINED]
+    cases.append((f"ticket: {subject}", lambda: suggest_for_text(subject, body, limit=5)))
+    results = []
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", capture)
+        try:
+            for label, call in cases:
+                captured.clear()
+                call()
+                statement, parameters = captured[0]
+                cursor = db.session.connection().connection.driver_connection.cursor()
+                best = (float("inf"), float("inf"))
+                for _ in range(5):
+                    cursor.execute("SELECT set_config('jit', 'off', true), "
+                                   "set_config('max_parallel_workers_per_gather', '0', true)")
+                    cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
+                    plan = cursor.fetchone()[0][0]
+                    best = min(best, (plan["Execution Time"], plan["Planning Time"]))
+                results.append((label, best[1], best[0]))
+                db.session.rollback()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", capture)
+    return results
+
+
 def make_app(database_url: str):
     os.environ["TSUNAGU_DEMO"] = "0"
     os.environ.setdefault("SECRET_KEY", "bench")
@@ -297,6 +344,8 @@ def run_backend(backend: str, total: int, rounds: int) -> dict:
         load_s = time.perf_counter() - started
         results = measure(app, expected, rounds)
         results["load_s"] = load_s
+        if backend == "postgresql":
+            results["explain"] = explain_times(app)
         return results
     finally:
         cleanup()
@@ -324,6 +373,8 @@ def main() -> None:
         print(f"  relevance     top-1 {top1:.0%}   top-3 {top3:.0%}   suggestions top-3 {results['suggest_top3']:.0%}")
         if misses:
             print(f"  not in top 3: {', '.join(misses)}")
+        for label, planning, execution in results.get("explain", []):
+            print(f"  EXPLAIN ANALYZE  planning {planning:5.2f} ms  execution {execution:5.2f} ms  {label}")
 
 
 if __name__ == "__main__":

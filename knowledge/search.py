@@ -11,7 +11,8 @@ their prefixes, Japanese bigrams and single characters).  Candidates come from i
   and one- or two-character Japanese terms, which the trigram tokenizer cannot see.
 - PostgreSQL: a GIN over the index-term array (exact, no recheck); a Japanese term of three
   characters or more is found by its bigrams and then checked for the exact substring;
-  ``pg_trgm`` similarity over titles serves the English typo fallback.
+  ``pg_trgm`` similarity over titles serves the English typo fallback.  The GIN indexes
+  keep a short pending list (migration 0009): a long one is scanned by every lookup.
 
 Both backends then rank the candidates with the same SQL over small columns only (title,
 the first lines of the body): title hits well above body hits.  Queries run with every
@@ -137,13 +138,22 @@ CAP = 100
 HEAD_CAP = 1000
 
 
-def _term_set(sql: _Sql, term: Term, *, head: bool = False) -> str:
-    """SELECT of the ids of the published articles having ``term`` (``head``: in the title)."""
+def _pg_keys(sql: _Sql, terms: list[Term]) -> str:
+    """The index terms an article must all have to have ``terms``, as a text[] parameter list."""
+    keys = [k for t in terms for k in (bigrams(t.text) if t.cjk else [t.stem])]
+    return f"CAST(ARRAY[{', '.join(sql.param(k) for k in dict.fromkeys(keys))}] AS text[])"
+
+
+def _term_set(sql: _Sql, term: Term, *, head: bool = False, with_all: list[Term] | None = None) -> str:
+    """SELECT of the ids of the published articles having ``term`` (``head``: in the title;
+    ``with_all``, PostgreSQL only: and every one of these terms anywhere)."""
     if sql.postgres:
-        keys = bigrams(term.text) if term.cjk else [term.stem]
-        array = ", ".join(sql.param(k) for k in keys)
         terms = "kb_search_terms(title_terms, '')" if head else _PG_TERMS
-        return f"SELECT article_id FROM kb_search_docs WHERE {terms} @> CAST(ARRAY[{array}] AS text[])"
+        condition = f"{terms} @> {_pg_keys(sql, [term])}"
+        if with_all:
+            # Both GIN indexes, one BitmapAnd: still exact, no row read to check.
+            condition += f" AND {_PG_TERMS} @> {_pg_keys(sql, with_all)}"
+        return f"SELECT article_id FROM kb_search_docs WHERE {condition}"
     if term.cjk and len(term.text) >= 3:
         # Trigram FTS: an exact substring match of three characters or more.
         columns = "{title_norm} : " if head else ""
@@ -158,9 +168,7 @@ def _term_set(sql: _Sql, term: Term, *, head: bool = False) -> str:
 def _every_term_set(sql: _Sql, terms: list[Term]) -> str:
     """SELECT of the ids having every term: one index lookup of all their keys."""
     if sql.postgres:
-        keys = [k for t in terms for k in (bigrams(t.text) if t.cjk else [t.stem])]
-        array = ", ".join(sql.param(k) for k in dict.fromkeys(keys))
-        return f"SELECT article_id FROM kb_search_docs WHERE {_PG_TERMS} @> CAST(ARRAY[{array}] AS text[])"
+        return f"SELECT article_id FROM kb_search_docs WHERE {_PG_TERMS} @> {_pg_keys(sql, terms)}"
     tri = [f'"{t.text}"' for t in terms if t.cjk and len(t.text) >= 3]
     words = [_fts_token(t) for t in terms if not (t.cjk and len(t.text) >= 3)]
     parts = []
@@ -177,6 +185,17 @@ def _fts_token(term: Term) -> str:
     return f'"{term.stem}"*' if len(term.stem) >= 3 else f'"{term.stem}"'
 
 
+def _texts_read(terms: list[Term]) -> str:
+    """The small text columns ranking reads: the normalised text for Japanese terms, the
+    index terms for English ones — not both when the query has one kind only."""
+    columns = []
+    if any(t.cjk for t in terms):
+        columns += ["s.title_norm || '' AS title_norm", "s.lead_norm || '' AS lead_norm"]
+    if any(not t.cjk for t in terms):
+        columns += ["' ' || s.title_terms AS title_terms", "' ' || s.lead_terms AS lead_terms"]
+    return ", ".join(columns)
+
+
 def _ranked(terms: list[Term], mode: str, *, visibilities, locale, limit, exclude=(),
             weights=None, preferred_locale=None) -> list[tuple[int, float]]:
     """Every term (``all``) or any term (``any``).  Work is bounded however common the
@@ -188,7 +207,9 @@ def _ranked(terms: list[Term], mode: str, *, visibilities, locale, limit, exclud
     for i, term in enumerate(terms):
         if mode == "any":
             ctes.append(f"t{i}(id) AS MATERIALIZED ({_term_set(sql, term)} LIMIT {CAP})")
-        ctes.append(f"head{i}(id) AS MATERIALIZED ({_term_set(sql, term, head=True)} "
+        # PostgreSQL, every term required: a title hit that lacks another term is no candidate.
+        with_all = terms if sql.postgres and mode == "all" and len(terms) > 1 else None
+        ctes.append(f"head{i}(id) AS MATERIALIZED ({_term_set(sql, term, head=True, with_all=with_all)} "
                     f"LIMIT {CAP if mode == 'any' else HEAD_CAP})")
         if term.cjk:
             needle = sql.param(term.text)
@@ -206,8 +227,15 @@ def _ranked(terms: list[Term], mode: str, *, visibilities, locale, limit, exclud
         score.append(f"{int(weights[i])} * ({has} + 10 * h{i} + 3 * l{i})")
         title_hits.append(f"h{i} > 0")
     heads = " UNION ".join(f"SELECT id FROM head{i}" for i in range(len(terms)))
-    if mode == "all":
-        # Few matches: rank them all.  Many: those with a term in the title, and a sample.
+    if mode == "all" and sql.postgres:
+        # Few matches: rank them all.  Many: those with a term in the title (they have every
+        # term, see head), and a sample.  Telling few from many needs HEAD_CAP + 1 rows only:
+        # each row read costs a heap visit, and a common word matches a third of the base.
+        ctes.append(f"every(id) AS MATERIALIZED ({_every_term_set(sql, terms)} LIMIT {HEAD_CAP + 1})")
+        ctes.append(f"cand(id) AS MATERIALIZED (SELECT id FROM every WHERE (SELECT count(*) FROM every) <= "
+                    f"{HEAD_CAP} UNION {heads} UNION SELECT id FROM (SELECT id FROM every LIMIT {CAP}) AS sample)")
+    elif mode == "all":
+        # The same on SQLite, where reading every match from FTS5 is cheap: heads ∩ every.
         ctes.append(f"every(id) AS MATERIALIZED ({_every_term_set(sql, terms)})")
         ctes.append(f"cand(id) AS MATERIALIZED (SELECT id FROM every WHERE (SELECT count(*) FROM every) <= "
                     f"{HEAD_CAP} OR id IN ({heads}) UNION SELECT id FROM (SELECT id FROM every LIMIT {CAP}) AS sample)")
@@ -227,15 +255,12 @@ def _ranked(terms: list[Term], mode: str, *, visibilities, locale, limit, exclud
     statement = (
         # d: each candidate's small columns read (and on PostgreSQL detoasted) once.
         f"WITH {', '.join(ctes)}, d AS MATERIALIZED (SELECT s.article_id, s.locale, s.popularity, "
-        f"s.title_norm || '' AS title_norm, s.lead_norm || '' AS lead_norm, ' ' || s.title_terms AS title_terms, "
-        f"' ' || s.lead_terms AS lead_terms FROM {candidates} {' AND '.join(where)}), "
+        f"{_texts_read(terms)} FROM {candidates} {' AND '.join(where)}), "
         f"c AS MATERIALIZED (SELECT d.article_id, d.locale, d.popularity, {', '.join(columns)} FROM d) "
         f"SELECT article_id, {' + '.join(score)} + CASE WHEN {' AND '.join(title_hits)} THEN 20 ELSE 0 END{bonus} "
         f"AS score FROM c ORDER BY score DESC, popularity DESC, article_id DESC LIMIT {{limit}}")
     if sql.postgres:
-        # The function's high cost inflates plan costs past jit_above_cost; compiling would
-        # cost more than these millisecond queries.
-        db.session.execute(text("SET LOCAL jit = off"))
+        _millisecond_plans()
     long_japanese = [t.text for t in terms if t.cjk and len(t.text) >= 3]
     if not (sql.postgres and mode == "all" and long_japanese):
         return [(row[0], float(row[1])) for row in
@@ -246,6 +271,15 @@ def _ranked(terms: list[Term], mode: str, *, visibilities, locale, limit, exclud
                                     .where(KbSearchDoc.article_id.in_([r[0] for r in rows]))).all())
     exact = [(r[0], float(r[1])) for r in rows if all(t in texts.get(r[0], "") for t in long_japanese)]
     return exact[:limit]
+
+
+def _millisecond_plans() -> None:
+    """For this transaction (one round trip): no JIT and no parallel workers.  The search
+    function's high cost inflates plan costs past jit_above_cost and the parallel-plan
+    thresholds; compiling, or starting a worker process (1–10 ms on a busy 2-core box),
+    costs more than these millisecond queries."""
+    db.session.execute(text("SELECT set_config('jit', 'off', true), "
+                            "set_config('max_parallel_workers_per_gather', '0', true)"))
 
 
 def _typo_ranked(terms: list[Term], *, visibilities, locale, limit) -> list[tuple[int, float]]:

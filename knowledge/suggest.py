@@ -40,14 +40,17 @@ def suggest_for_text(subject: str, body: str = "", limit: int = 5, *,
                       every_term_first=False)
     from extensions import db
 
-    articles = {a.id: a for a in db.session.scalars(db.select(KbArticle).where(KbArticle.id.in_([h.id for h in hits])))}
+    # The counters only: loading whole articles would read every body and its HTML again.
+    counts = {row.id: row for row in db.session.execute(
+        db.select(KbArticle.id, KbArticle.use_count, KbArticle.helpful_yes, KbArticle.helpful_no)
+        .where(KbArticle.id.in_([h.id for h in hits])))}
     result = []
     for hit in hits:
-        article = articles.get(hit.id)
+        row = counts.get(hit.id)
         item = hit.as_dict()
-        item.update({"use_count": article.use_count if article else 0,
-                     "helpful_yes": article.helpful_yes if article else 0,
-                     "helpful_no": article.helpful_no if article else 0,
+        item.update({"use_count": row.use_count if row else 0,
+                     "helpful_yes": row.helpful_yes if row else 0,
+                     "helpful_no": row.helpful_no if row else 0,
                      "url": f"/kb/articles/{hit.id}"})
         result.append(item)
     return result

@@ -214,11 +214,10 @@ def match_spans(text: str, terms: list[Term]) -> list[tuple[int, int]]:
             while start != -1 and len(spans) < 200:
                 spans.append((start, start + len(term.text)))
                 start = normalized.find(term.text, start + len(term.text))
-    if any(not t.cjk for t in terms):
-        stems = [t.stem for t in terms if not t.cjk]
+    stems = [t.stem for t in terms if not t.cjk]
+    if stems:
         for match in _WORD.finditer(normalized):
-            word = match.group()
-            if word.isascii() and any(stem(word).startswith(s) or word.startswith(s) for s in stems):
+            if _word_matches(match.group(), stems):
                 spans.append((match.start(), match.end()))
     if not spans:
         return []
@@ -233,27 +232,50 @@ def match_spans(text: str, terms: list[Term]) -> list[tuple[int, int]]:
     return [(positions[s], positions[e - 1] + 1 if e - 1 < len(positions) else end_of_text) for s, e in merged]
 
 
+def _word_matches(word: str, stems: list[str]) -> bool:
+    return word.isascii() and any(stem(word).startswith(s) or word.startswith(s) for s in stems)
+
+
+def first_match(text: str, terms: list[Term]) -> int | None:
+    """Where the earliest match of the terms starts in ``text`` (original offset); English
+    words are stemmed only up to there, not through a whole long article."""
+    normalized, positions = _normalized_with_map(text)
+    found = [normalized.find(t.text) for t in terms if t.cjk]
+    best = min((f for f in found if f != -1), default=None)
+    stems = [t.stem for t in terms if not t.cjk]
+    if stems:
+        for match in _WORD.finditer(normalized):
+            if best is not None and match.start() >= best:
+                break
+            if _word_matches(match.group(), stems):
+                best = match.start()
+                break
+    return None if best is None else positions[best]
+
+
 def highlight(text: str, terms: list[Term], *, width: int = 160) -> str:
     """An HTML snippet of ``text`` around the first match: every character escaped, the
-    matches wrapped in ``<mark>`` — nothing from the article reaches the page as markup."""
+    matches wrapped in ``<mark>`` — nothing from the article reaches the page as markup.
+    Only the window shown is searched for the other matches."""
     text = re.sub(r"\s+", " ", text or "").strip()
-    spans = match_spans(text, terms)
-    start = 0
-    if spans:
-        start = max(0, spans[0][0] - width // 3)
+    first = first_match(text, terms)
+    start = 0 if first is None else max(0, first - width // 3)
     end = min(len(text), start + width)
     if end - start < width:
         start = max(0, end - width)
+    window = text[start:end]
+    # A little past the window too, so that a match cut by its end is still marked.
+    spans = match_spans(text[start:end + 40], terms) if first is not None else []
     parts: list[str] = ["…" if start > 0 else ""]
-    cursor = start
+    cursor = 0
     for span_start, span_end in spans:
-        if span_end <= start or span_start >= end:
-            continue
-        span_start, span_end = max(span_start, start), min(span_end, end)
-        parts.append(html.escape(text[cursor:span_start]))
-        parts.append("<mark>" + html.escape(text[span_start:span_end]) + "</mark>")
+        if span_start >= len(window):
+            break
+        span_end = min(span_end, len(window))
+        parts.append(html.escape(window[cursor:span_start]))
+        parts.append("<mark>" + html.escape(window[span_start:span_end]) + "</mark>")
         cursor = span_end
-    parts.append(html.escape(text[cursor:end]))
+    parts.append(html.escape(window[cursor:]))
     if end < len(text):
         parts.append("…")
     return "".join(parts)

@@ -95,6 +95,22 @@ def test_every_term_matches_first_then_any(client, login, kb):
     assert [item["id"] for item in search(client, "請求書 配送")] == [both, one]
 
 
+def test_many_matches_rank_title_hits_with_every_term_first(client, login, kb, monkeypatch):
+    """More matches than the ranking reads (caps shrunk to stay fast): the title hits that
+    have every term still come first, and one lacking a term is not among them."""
+    from knowledge import search as kb_search
+
+    monkeypatch.setattr(kb_search, "HEAD_CAP", 2)
+    monkeypatch.setattr(kb_search, "CAP", 2)
+    login(client, roles="operator")
+    lacks_a_term = kb("請求書の見方", "明細の説明。")
+    body_only = [kb(f"お知らせ {n}", "請求書を配送します。") for n in range(4)]
+    in_title = kb("請求書と配送", "請求書を配送します。")
+    ids = [item["id"] for item in search(client, "請求書 配送")]
+    assert ids[0] == in_title and ids[-1] == lacks_a_term
+    assert ids[1:-1] and set(ids[1:-1]) <= set(body_only)
+
+
 def test_snippets_highlight_and_escape(client, login, kb):
     login(client, roles="operator")
     kb("危険なタイトル", "`<script>alert(1)</script>` 返品の<b>条件</b>について")
@@ -185,3 +201,11 @@ def test_query_parsing_splits_japanese_and_stems_english():
 def test_highlight_maps_full_width_text_back():
     terms = parse_query("ship")
     assert highlight("Ｓｈｉｐｐｉｎｇ is free <b>", terms) == "<mark>Ｓｈｉｐｐｉｎｇ</mark> is free &lt;b&gt;"
+
+
+def test_highlight_centres_on_the_first_match_of_a_long_body():
+    body = "filler words here. " * 400 + "It shipped late; shipping again. " + "番号" * 200
+    snippet = highlight(body, parse_query("ship 番号"))
+    assert snippet.startswith("…") and snippet.endswith("…")
+    assert "<mark>shipped</mark>" in snippet and "<mark>shipping</mark>" in snippet
+    assert "<mark>番号" in snippet and "filler" in snippet
