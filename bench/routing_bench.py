@@ -82,18 +82,19 @@ def _worker(database_url: str, redis_url: str, ids: list[int], out) -> None:
     from extensions import db
     from routing import engine
 
-    placed = 0
+    placed, last_placed_at = 0, None
     with app.app_context():
         for work_id in ids:
             for _attempt in range(3):
                 try:
                     work = engine.route_item(work_id)
                     db.session.commit()
-                    placed += work is not None and work.state != "waiting"
+                    if work is not None and work.state != "waiting":
+                        placed, last_placed_at = placed + 1, time.time()
                     break
                 except Exception:  # a lock timeout or serialisation failure: retry
                     db.session.rollback()
-    out.put(placed)
+    out.put((placed, last_placed_at))
 
 
 def main() -> None:
@@ -172,15 +173,20 @@ def main() -> None:
         chunks = [ids[i::4] for i in range(4)]
         queue: multiprocessing.Queue = multiprocessing.Queue()
         processes = [multiprocessing.Process(target=_worker, args=(database_url, redis.url, chunk, queue)) for chunk in chunks]
-        started = time.perf_counter()
+        started = time.time()
         for process in processes:
             process.start()
-        placed = sum(queue.get() for _ in processes)
+        results = [queue.get() for _ in processes]
         for process in processes:
             process.join()
-        elapsed = time.perf_counter() - started
-        print(f"4 concurrent routers: {len(ids)} decisions, {placed} assignments/offers in {elapsed:.2f} s "
-              f"= {placed / elapsed:.0f} assignments/s, {len(ids) / elapsed:.0f} decisions/s")
+        elapsed = time.time() - started
+        placed = sum(count for count, _ in results)
+        # Capacity (operators × per-channel capacity) runs out before the items do; after
+        # that every decision finds nobody.  The assignment rate is taken while it lasts.
+        filled = max(at for _, at in results if at is not None) - started
+        print(f"4 concurrent routers: {len(ids)} decisions in {elapsed:.2f} s = {len(ids) / elapsed:.0f} decisions/s; "
+              f"{placed} assignments/offers in the first {filled:.2f} s (until capacity was full) "
+              f"= {placed / filled:.0f} assignments/s")
         with app.app_context():
             over = db.session.execute(db.text(
                 "SELECT operator_id, channel, count(*) FROM work_items WHERE state IN ('offered','assigned') "

@@ -17,13 +17,14 @@ KINDS = ("call", "email", "note", "ticket", "purchase", "merge", "reply", "statu
 def record(customer_id: int, kind: str, *, summary: str = "", channel: str | None = None,
            direction: str | None = None, occurred_at: datetime | None = None, ticket_id: int | None = None,
            operator_id: int | None = None, body: str | None = None, ref: str | None = None,
-           detail: dict | None = None) -> Interaction:
+           detail: dict | None = None, fresh_ref: bool = False) -> Interaction:
     """Append an interaction to ``customer_id``'s timeline (in the current transaction).
 
     ``ref`` makes the write idempotent: a second call with the same ``ref`` returns the
     existing item instead of adding one (jobs are retried; PBX events repeat).
+    ``fresh_ref``: the caller knows the ref is new (its unique key still guards it).
     """
-    if ref is not None:
+    if ref is not None and not fresh_ref:
         existing = db.session.scalar(select(Interaction).where(Interaction.ref == ref))
         if existing is not None:
             return existing

@@ -280,12 +280,15 @@ def assign_from_routing(ticket_id: int, operator_id: int) -> Ticket:
         return ticket
     now = utcnow()
     previous = ticket.assignee_id
+    summary = f"#{ticket.id} → {_user_name(operator_id)}"  # read before the changes: one UPDATE below
+    ref = f"ticket:{ticket.id}:v{ticket.version}:assign"
     ticket.assignee_id = operator_id
-    timeline.record(ticket.customer_id, "assignment", summary=f"#{ticket.id} → {_user_name(operator_id)}",
-                    channel=ticket.channel, occurred_at=now, ticket_id=ticket.id,
-                    ref=f"ticket:{ticket.id}:v{ticket.version}:assign",
-                    detail={"from": previous, "to": operator_id, "by": "routing"})
     _touch(ticket, now)
+    # ``fresh_ref``: the claim that led here happens once (its conditional update), so the
+    # ref's unique key is the guard and no lookup is needed.
+    timeline.record(ticket.customer_id, "assignment", summary=summary, channel=ticket.channel, occurred_at=now,
+                    ticket_id=ticket.id, ref=ref, fresh_ref=True,
+                    detail={"from": previous, "to": operator_id, "by": "routing"})
     db.session.flush()
     _announce(ticket, assigned_to=operator_id)
     return ticket
@@ -296,8 +299,8 @@ def _user_name(user_id: int | None) -> str:
         return "queue"
     from accounts.models import User
 
-    user = db.session.get(User, user_id)
-    return user.display_name if user else f"user {user_id}"
+    row = db.session.execute(select(User.name, User.username).where(User.id == user_id)).first()
+    return (row.name or row.username) if row else f"user {user_id}"
 
 
 def add_inbound(ticket: Ticket, *, body: str, html: str | None, author_id: int | None = None,
