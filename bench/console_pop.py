@@ -4,7 +4,8 @@ arriving in a python-socketio client of the chosen operator.
 Dataset: 200,000 customers and 2,000,000 timeline items (bench/customers_bench.py's
 generator).  Calls arrive at a steady rate (default 20/s for 60 s) from random known
 customers; each pop is answered by a hangup so operators free up again (wrap-up 0).
-Runs with one web node and with two (webhook on node A, operators connected to node B).
+Runs with one web node and with two (webhook on node A, operators connected to node B);
+each node is gunicorn as ``./run.sh web`` starts it (WEB_WORKERS processes, default one per core).
 
 Usage: .venv/bin/python bench/console_pop.py [sqlite|postgresql] [--rate 20 --seconds 60]
 """
@@ -29,9 +30,12 @@ OPERATORS = 40
 
 
 def start_web(env: dict, port: int) -> subprocess.Popen:
-    argv = [str(ROOT / ".venv/bin/gunicorn"), "--worker-class", "gthread", "--workers", "1", "--threads", "100",
-            "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"]
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
+    """A web node exactly as ``./run.sh web`` starts it (WEB_WORKERS, default one per core)."""
+    from core.supervise import web_command
+
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
+    os.environ.update(HOST="127.0.0.1", PORT=str(port))  # web_command reads them
+    process = subprocess.Popen(web_command(), cwd=ROOT, env=env, start_new_session=True)
     for _ in range(300):
         try:
             requests.get(f"http://127.0.0.1:{port}/login", timeout=2)
