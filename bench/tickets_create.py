@@ -5,8 +5,9 @@ Dataset: 2,000 customers created first; then N tickets (default 4,000, after 200
 requests), 3 of 4 for an existing ``customer_id`` and 1 of 4 for a contact
 ``customer: {name, email}`` resolved (or created) by the customers service.  Every
 request does the whole path: auth, validation, customer, ticket, first message, SLA due
-times, timeline items, the routing signal (routing's wiring queues a work item and a job)
-and the after-commit pushes.  Prints tickets/s, p50/p95/p99, and checks the row count.
+times, timeline items, the routing signal (routing's wiring queues a work item and kicks
+the drain job) and the after-commit pushes; a ``flask worker`` runs alongside, as in
+production, and routes the tickets (to nobody: no operator is available).  Prints tickets/s, p50/p95/p99, and checks the row count.
 
 Usage: .venv/bin/python bench/tickets_create.py [--backends sqlite,postgresql] [--tickets 4000] [--clients 8]
 """
@@ -41,6 +42,7 @@ def run(backend: str, tickets: int, clients: int, workers: int | None = None) ->
     try:
         customer_ids = seed_customers(stack, 2000)
         url = stack.web(workers)
+        stack.worker()  # routing runs as in production: the worker places the new tickets
         # Operators log in (sessions, CSRF) as the console does; 8 clients, 8 operators.
         sessions = [stack.login(url, f"bench-op{i}") for i in range(clients)]
         headers: dict = {}
@@ -90,11 +92,14 @@ def run(backend: str, tickets: int, clients: int, workers: int | None = None) ->
         from sqlalchemy import func, select
 
         from extensions import db
+        from routing.models import WorkItem
         from tickets.models import Ticket
 
         with app.app_context():
             stored = db.session.scalar(select(func.count()).select_from(Ticket))
+            queued = db.session.scalar(select(func.count()).select_from(WorkItem))
             db.engine.dispose()
+        assert queued == stored, (queued, stored)  # every ticket reached routing
         return {"backend": backend, "workers": workers or "default", "tickets": tickets, "clients": clients, "ok": len(latencies),
                 "failed": len(failures), "stored": stored, "per_s": len(latencies) / wall,
                 "p50_ms": percentile(latencies, .5) * 1000, "p95_ms": percentile(latencies, .95) * 1000,
