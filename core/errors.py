@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import marshmallow as ma
 from flask import Flask, jsonify, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
@@ -128,8 +129,34 @@ def schema_name(schema) -> str:
     return prefix + name
 
 
+class _ErrorDetailSchema(ma.Schema):
+    class Meta:
+        unknown = ma.INCLUDE  # extra keys such as customer_id (CONTRACT §3 merge conflicts)
+
+    code = ma.fields.String(required=True)
+    message = ma.fields.String(required=True)
+    fields = ma.fields.Raw()
+
+
+class ErrorSchema(ma.Schema):
+    """The contract's error body, documented for every operation's error answers."""
+
+    error = ma.fields.Nested(_ErrorDetailSchema, required=True)
+
+
 class ContractApi(Api):
     """flask-smorest Api whose HTTP errors use the contract's shape."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def init_app(self, app, *args, **kwargs):
+        # Runs before any blueprint is registered (so every <int:id> is bounded) and after
+        # the login and CSRF checks (so text checks come after a 401 or a CSRF refusal).
+        from core import ids, text_input
+
+        ids.install(app)
+        text_input.register(app)
+        super().init_app(app, *args, **kwargs)
 
     def handle_http_exception(self, error):  # noqa: D401 - flask-smorest hook
         return _http_exception_response(error)

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from core.db import utcnow
+from core.ids import MAX_ID
 from core.pagination import PageArgs
 from customers.identity import display_phone
 from customers.models import RANKS
@@ -163,11 +164,11 @@ class PurchaseOut(Schema):
 
 
 class CustomerMergeIn(Schema):
-    duplicate_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    duplicate_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID))
 
 
 class AuditArgs(PageArgs):
-    customer_id = fields.Integer(load_default=None)
+    customer_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
     action = fields.String(load_default=None, validate=validate.Length(max=60))
 
 

@@ -274,9 +274,9 @@ def preview(body):
 # --- uses and votes --------------------------------------------------------------------
 
 @blp.route("/kb/articles/<int:article_id>/uses", methods=["POST"])
+@require("operator")
 @blp.arguments(UseIn)
 @blp.response(200, ArticleOut)
-@require("operator")
 def record_use(body, article_id):
     """An operator used the article in a reply to ``ticket_id`` (counted once per ticket)."""
     access.readable_article(article_id)

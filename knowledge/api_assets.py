@@ -23,9 +23,9 @@ class Categories(MethodView):
         """Every category (a tree through ``parent_id``), in display order."""
         return envelope(CategoryOut(many=True).dump(categories.all_categories()), None)
 
+    @require("editor")
     @blp.arguments(CategoryIn)
     @blp.response(201, CategoryOut)
-    @require("editor")
     def post(self, body):
         category = categories.create(body)
         db.session.commit()
@@ -34,9 +34,9 @@ class Categories(MethodView):
 
 @blp.route("/kb/categories/<int:category_id>")
 class Category(MethodView):
+    @require("editor")
     @blp.arguments(CategoryPatch)
     @blp.response(200, CategoryOut)
-    @require("editor")
     def patch(self, body, category_id):
         category = categories.get(category_id)
         categories.update(category, body, body.pop("version", None))

@@ -3,8 +3,13 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from core.ids import MAX_ID
 from core.pagination import MAX_LIMIT, PageArgs
 from knowledge.models import LOCALES, STATUSES, VISIBILITIES
+
+# Ids and numbers an integer column can hold (a bigger one is a 422, not a driver error).
+_ID = validate.Range(min=1, max=MAX_ID)
+_INT = validate.Range(min=-MAX_ID, max=MAX_ID)
 
 MAX_BODY = 200_000
 
@@ -30,11 +35,11 @@ class ArticleIn(Schema):
     visibility = fields.String(load_default="internal", validate=validate.OneOf(VISIBILITIES))
     locale = fields.String(load_default="ja", validate=validate.OneOf(LOCALES))
     category = CategoryField(load_default=None, allow_none=True)
-    category_id = fields.Integer(allow_none=True)
+    category_id = fields.Integer(allow_none=True, validate=_ID)
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=list,
                        validate=validate.Length(max=20))
-    translation_of = fields.Integer(allow_none=True)
-    proposal_for = fields.Integer(allow_none=True)
+    translation_of = fields.Integer(allow_none=True, validate=_ID)
+    proposal_for = fields.Integer(allow_none=True, validate=_ID)
     needs_review = fields.Boolean(load_default=False)
     note = fields.String(load_default="", validate=validate.Length(max=300))
     status = fields.String(validate=validate.OneOf(STATUSES))  # ignored: a new article is a draft
@@ -49,20 +54,20 @@ class ArticlePatch(Schema):
     visibility = fields.String(validate=validate.OneOf(VISIBILITIES))
     locale = fields.String(validate=validate.OneOf(LOCALES))
     category = CategoryField(allow_none=True)
-    category_id = fields.Integer(allow_none=True)
+    category_id = fields.Integer(allow_none=True, validate=_ID)
     tags = _tags
     needs_review = fields.Boolean()
     status = fields.String(validate=validate.OneOf(STATUSES))
     note = fields.String(load_default="", validate=validate.Length(max=300))
     autosave = fields.Boolean(load_default=False)
-    version = fields.Integer(allow_none=True)
+    version = fields.Integer(allow_none=True, validate=_INT)
 
 
 class VersionIn(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    version = fields.Integer(allow_none=True)
+    version = fields.Integer(allow_none=True, validate=_INT)
 
 
 class PublishIn(VersionIn):
@@ -73,7 +78,7 @@ class ArticleListArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(STATUSES + ("any",)))
     visibility = fields.String(validate=validate.OneOf(VISIBILITIES))
     locale = fields.String(validate=validate.OneOf(LOCALES))
-    category_id = fields.Integer()
+    category_id = fields.Integer(validate=_ID)
     q = fields.String(validate=validate.Length(max=200))
     needs_review = fields.Boolean()
     mine = fields.Boolean()
@@ -93,8 +98,8 @@ class SuggestArgs(Schema):
 
 
 class DiffArgs(Schema):
-    from_ = fields.Integer(data_key="from", validate=validate.Range(min=1))
-    to = fields.Integer(validate=validate.Range(min=1))
+    from_ = fields.Integer(data_key="from", validate=_ID)
+    to = fields.Integer(validate=_ID)
 
 
 class PreviewIn(Schema):
@@ -102,7 +107,7 @@ class PreviewIn(Schema):
 
 
 class UseIn(Schema):
-    ticket_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    ticket_id = fields.Integer(required=True, strict=True, validate=_ID)
 
 
 class VoteIn(Schema):
@@ -112,16 +117,16 @@ class VoteIn(Schema):
 class CategoryIn(Schema):
     name_ja = fields.String(required=True, validate=validate.Length(min=1, max=120))
     name_en = fields.String(load_default="", validate=validate.Length(max=120))
-    parent_id = fields.Integer(allow_none=True, load_default=None)
-    position = fields.Integer(load_default=0)
+    parent_id = fields.Integer(allow_none=True, load_default=None, validate=_ID)
+    position = fields.Integer(load_default=0, validate=_INT)
 
 
 class CategoryPatch(Schema):
     name_ja = fields.String(validate=validate.Length(min=1, max=120))
     name_en = fields.String(validate=validate.Length(max=120))
-    parent_id = fields.Integer(allow_none=True)
-    position = fields.Integer()
-    version = fields.Integer(allow_none=True)
+    parent_id = fields.Integer(allow_none=True, validate=_ID)
+    position = fields.Integer(validate=_INT)
+    version = fields.Integer(allow_none=True, validate=_INT)
 
 
 class CategoryOut(Schema):

@@ -45,9 +45,16 @@ def get_metadata():
     return target_db.metadata
 
 
+# PostgreSQL-only GIN indexes (expressions, pg_trgm) that 0003 creates in raw SQL: the
+# models cannot declare them portably, so autogenerate must not propose dropping them.
+HAND_MADE_INDEXES = {"ix_kb_search_terms_array", "ix_kb_search_title_terms", "ix_kb_search_title_trgm"}
+
+
 def include_object(obj, name, type_, reflected, compare_to):
     # Search tables made by raw SQL in 0003 (SQLite FTS5 and its shadow tables) have no model.
     if type_ == "table" and reflected and compare_to is None and name.startswith("kb_fts_"):
+        return False
+    if type_ == "index" and reflected and compare_to is None and name in HAND_MADE_INDEXES:
         return False
     return True
 

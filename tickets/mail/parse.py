@@ -30,7 +30,9 @@ CODECS = {
 FALLBACKS = ("utf-8", "cp932", "euc_jp", "iso2022_jp_2")
 _MSGID = re.compile(r"<[^<>\s]{1,490}>")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
+_BARE_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
 AUTOMATED_SENDERS = ("mailer-daemon", "postmaster", "mail-daemon")
+CONTENT_ID_MAX = 255  # tickets.models.Attachment.content_id
 
 
 @dataclass
@@ -121,6 +123,15 @@ def header(msg: EmailMessage, name: str) -> str:
     return text.strip()
 
 
+def _addresses(*values: str) -> list[tuple[str, str]]:
+    """``getaddresses``, except that a header it cannot parse (thousands of nested ``(``
+    comments recurse past Python's limit) yields the bare addresses it contains."""
+    try:
+        return getaddresses(list(values))
+    except (RecursionError, ValueError, IndexError):
+        return [("", found) for value in values for found in _BARE_ADDRESS.findall(value)]
+
+
 def message_ids(value: str) -> list[str]:
     return _MSGID.findall(value or "")
 
@@ -184,10 +195,12 @@ def _walk(part: EmailMessage, parsed: ParsedMail) -> None:
         parsed.html = decode_bytes(payload, part.get_content_charset())
         parsed.charset = parsed.charset or (part.get_content_charset() or "").lower() or None
         return
-    content_id = part.get("Content-ID")
+    content_id = normalise_message_id(header(part, "Content-ID"))
+    if content_id and len(content_id) > CONTENT_ID_MAX:
+        content_id = None  # longer than any real one (and than the column): unusable for cid: links
     parsed.attachments.append(ParsedAttachment(
         _safe_filename(filename, len(parsed.attachments) + 1, content_type), content_type[:120], payload,
-        normalise_message_id(str(content_id)) if content_id else None))
+        content_id))
 
 
 def _automated(msg: EmailMessage, parsed: ParsedMail, envelope_from: str | None, own_domain: str | None) -> str | None:
@@ -235,16 +248,16 @@ def parse(raw: bytes, *, envelope_from: str | None = None, own_domain: str | Non
     parsed.in_reply_to = message_ids(header(msg, "In-Reply-To"))
     parsed.references = message_ids(header(msg, "References"))
     parsed.subject = " ".join(header(msg, "Subject").split())[:500]
-    addresses = getaddresses([header(msg, "From")])
+    addresses = _addresses(header(msg, "From"))
     if addresses:
         parsed.from_name, parsed.from_address = addresses[0][0].strip(), addresses[0][1].strip()
     if not parsed.from_address:
-        reply_to = getaddresses([header(msg, "Reply-To")]) or getaddresses([header(msg, "Sender")])
+        reply_to = _addresses(header(msg, "Reply-To")) or _addresses(header(msg, "Sender"))
         if reply_to:
             parsed.from_address = reply_to[0][1].strip()
     if not parsed.from_address and envelope_from and envelope_from.strip("<> "):
         parsed.from_address = envelope_from.strip("<> ")
-    parsed.to = [address for _, address in getaddresses([header(msg, "To"), header(msg, "Cc")]) if address]
+    parsed.to = [address for _, address in _addresses(header(msg, "To"), header(msg, "Cc")) if address]
     try:
         date_value = header(msg, "Date")
         parsed.date = parsedate_to_datetime(date_value) if date_value else None
