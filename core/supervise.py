@@ -36,7 +36,9 @@ def web_command() -> list[str]:
     workers = os.environ.get("WEB_WORKERS") or str(os.cpu_count() or 1)
     return [str(VENV_BIN / "gunicorn"), "--worker-class", "gthread", "--workers", workers,
             "--threads", threads, "--bind", f"{host}:{port}", "--timeout", "120",
-            "--graceful-timeout", "10", "--log-level", "warning", "app:create_app()"]
+            "--graceful-timeout", "10", "--log-level", "warning",
+            # Long Japanese search strings percent-encode to three bytes a character.
+            "--limit-request-line", "8190", "app:create_app()"]
 
 
 def commands(role: str) -> dict[str, list[str]]:
