@@ -93,6 +93,7 @@ def _register_blueprints(app: Flask) -> None:
     from accounts.views import bp as accounts_pages
     from console.admin_views import bp as admin_pages
     from console.calls_api import blp as calls_api
+    from console.contacts_api import blp as contacts_api
     from console.jobs_api import blp as jobs_api
     from console.suggestions_api import blp as suggestions_api
     from console.views import bp as console_pages
@@ -100,7 +101,7 @@ def _register_blueprints(app: Flask) -> None:
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("session", {"type": "apiKey", "in": "cookie", "name": "session"})
-    for blueprint in (auth_api, teams_api, jobs_api, calls_api, suggestions_api):
+    for blueprint in (auth_api, teams_api, jobs_api, calls_api, contacts_api, suggestions_api):
         api.register_blueprint(blueprint)
     for blueprint in (accounts_pages, console_pages, admin_pages):
         app.register_blueprint(blueprint)

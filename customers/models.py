@@ -119,6 +119,8 @@ class Interaction(Base):
     __table_args__ = (
         # First page of any customer's timeline is one index range scan.
         Index("ix_interactions_timeline", "customer_id", "occurred_at", "id"),
+        # An operator's own latest contacts (console home) likewise.
+        Index("ix_interactions_operator", "operator_id", "occurred_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import load_only
 
 from core.db import utcnow
 from core.pagination import by_time_desc
@@ -56,3 +57,30 @@ def page(customer_id: int, limit: int = 50, before: str | None = None) -> tuple[
 
 def recent(customer_id: int, limit: int = 10) -> list[Interaction]:
     return page(customer_id, limit)[0]
+
+
+# What counts as "a contact" of an operator's on their home: conversations and notes, not
+# the bookkeeping items (status, assignment, ticket, merge) their actions also leave.
+OPERATOR_CONTACT_KINDS = ("call", "email", "reply", "note", "chat", "web")
+
+
+def by_operator(operator_id: int, limit: int = 50, before: str | None = None) -> tuple[list[dict], str | None]:
+    """An operator's own latest contacts across all customers, newest first, each with its
+    customer's ``{id, name, rank}``: one range scan of ``ix_interactions_operator`` plus one
+    query for the names."""
+    # Only the listed columns: a reply's body can be long and is not shown here.
+    shown = load_only(Interaction.customer_id, Interaction.kind, Interaction.channel, Interaction.direction,
+                      Interaction.occurred_at, Interaction.summary, Interaction.ticket_id)
+    statement = (select(Interaction).options(shown)
+                 .where(Interaction.operator_id == operator_id, Interaction.kind.in_(OPERATOR_CONTACT_KINDS)))
+    rows, cursor = by_time_desc(statement, Interaction.occurred_at, Interaction.id, limit, before)
+    customers = {}
+    if rows:
+        found = db.session.execute(select(Customer.id, Customer.name, Customer.rank_override, Customer.rank_computed)
+                                   .where(Customer.id.in_({r.customer_id for r in rows})))
+        customers = {c.id: {"id": c.id, "name": c.name, "rank": c.rank_override or c.rank_computed or "new"}
+                     for c in found}
+    items = [{"id": r.id, "kind": r.kind, "channel": r.channel, "direction": r.direction,
+              "occurred_at": r.occurred_at.isoformat(), "summary": r.summary, "ticket_id": r.ticket_id,
+              "customer_id": r.customer_id, "customer": customers.get(r.customer_id)} for r in rows]
+    return items, cursor

@@ -1,5 +1,6 @@
 """The operator console in a real browser: screen pop, offers moving on reject, the call
-on the timeline after hangup, an unknown caller created from the pop."""
+on the timeline and in "my recent contacts" after hangup, the after-call summary, an
+unknown caller created from the pop."""
 import time
 
 import pytest
@@ -75,6 +76,13 @@ def test_pop_within_a_second_then_reject_moves_offer_and_hangup_lands_on_timelin
         timeline = http_login(live_server, "pop-second").get(
             f"{live_server}/api/v1/customers/{customer}/timeline").json()["items"]
         assert any(item["kind"] == "call" for item in timeline)
+        # The call heads "my recent contacts" (refreshed on wrap-up), then the after-call summary.
+        contact = "[data-testid=recent-contacts] li"
+        second.wait_for_selector(f"{contact}:first-child:has-text('高橋 美咲'):has-text('通話')", timeout=3000)
+        assert second.get_attribute(f"{contact} a.contact-name", "href") == f"/customers/{customer}"
+        second.fill("#wrapup textarea[name=summary]", "配送日の変更を受付")
+        second.click("#wrapup button[type=submit]")
+        second.wait_for_selector(f"{contact}:first-child:has-text('配送日の変更を受付')", timeout=3000)
     finally:
         first_ctx.close()
         second_ctx.close()

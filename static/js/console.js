@@ -1,4 +1,5 @@
-/* Operator console: presence, ringing offers, the screen pop, my work, missed calls.
+/* Operator console: presence, ringing offers, the screen pop, my work, missed calls,
+   my recent contacts.
    Everything live over Socket.IO; after every (re)connect the state is fetched again so a
    dropped connection never loses an offer. */
 (function () {
@@ -202,11 +203,16 @@
     const customerId = currentPop && (currentPop.customer ? currentPop.customer.id : currentPop.placeholder_customer_id);
     if (!customerId) return;
     const body = "[" + form.reason.value + "] " + form.summary.value;
+    $("wrapup-error").textContent = "";
     try {
-      await api("POST", "/customers/" + customerId + "/notes", { body, ticket_id: currentPop.ticket_id });
+      // On the call's ticket when there is one: the note then lands on the timeline with
+      // the ticket, and in the ticket itself.
+      if (currentPop.ticket_id) await api("POST", "/tickets/" + currentPop.ticket_id + "/messages", { body, kind: "note" });
+      else await api("POST", "/customers/" + customerId + "/notes", { body });
       form.reset();
       form.hidden = true;
-    } catch (err) { $("pop-error").textContent = err.message; }
+      loadContacts();
+    } catch (err) { $("wrapup-error").textContent = err.message; }
   });
 
   /* ---------- my work and missed calls ---------- */
@@ -252,11 +258,73 @@
       $("missed-empty").hidden = open.length > 0;
     } catch (e) { /* keep the last list */ }
   }
+  /* ---------- my recent contacts ---------- */
+  const CONTACTS_PAGE = 10;
+  let contactsCursor = null;
+  let contactsRequest = 0;  // only the latest request's answer is shown
+  const lang = document.documentElement.lang || undefined;
+  const relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(lang, { numeric: "auto" }) : null;
+  function shortTime(iso) {
+    const d = new Date(iso);
+    const minutes = Math.round((Date.now() - d.getTime()) / 60000);
+    if (minutes < 1) return t("just_now");
+    if (minutes < 60 && relative) return relative.format(-minutes, "minute");
+    const time = d.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+    if (d.toDateString() === new Date().toDateString()) return time;
+    return d.toLocaleDateString(lang, { month: "numeric", day: "numeric" }) + " " + time;
+  }
+  function contactItem(c) {
+    const item = document.createElement("li");
+    const when = document.createElement("time");
+    when.className = "when"; when.dateTime = c.occurred_at; when.title = fmtDate(c.occurred_at);
+    when.textContent = shortTime(c.occurred_at);
+    const kind = document.createElement("span");
+    kind.className = "kind kind-" + c.kind; kind.textContent = t("kind_" + c.kind);
+    const main = document.createElement("div"); main.className = "contact-main";
+    const who = document.createElement("a"); who.className = "contact-name"; who.href = "/customers/" + c.customer_id;
+    who.textContent = c.customer ? c.customer.name : "#" + c.customer_id;
+    main.appendChild(who);
+    if (c.customer && c.customer.rank) {
+      const rank = document.createElement("span");
+      rank.className = "rank-badge rank-" + c.customer.rank; rank.textContent = t(c.customer.rank);
+      main.appendChild(rank);
+    }
+    const summary = document.createElement("div"); summary.className = "contact-summary muted";
+    summary.textContent = c.summary; summary.title = c.summary;
+    main.appendChild(summary);
+    item.append(when, kind, main);
+    if (c.ticket_id) {
+      const ticket = document.createElement("a"); ticket.className = "contact-ticket";
+      ticket.href = "/tickets/" + c.ticket_id; ticket.textContent = "#" + c.ticket_id;
+      item.appendChild(ticket);
+    }
+    return item;
+  }
+  /* The first page again (as long as what is shown), or with `more` the next page appended. */
+  async function loadContacts(more) {
+    const list = $("recent-contacts");
+    const limit = more ? CONTACTS_PAGE : Math.min(200, Math.max(CONTACTS_PAGE, list.children.length));
+    let path = "/operators/me/contacts?limit=" + limit;
+    if (more && contactsCursor) path += "&cursor=" + encodeURIComponent(contactsCursor);
+    const request = ++contactsRequest;
+    try {
+      const data = await api("GET", path);
+      if (request !== contactsRequest) return;
+      if (!more) list.textContent = "";
+      data.items.forEach((c) => list.appendChild(contactItem(c)));
+      contactsCursor = data.next_cursor;
+      $("contacts-more").hidden = !contactsCursor;
+      $("contacts-empty").hidden = list.children.length > 0;
+    } catch (e) { /* keep the last list */ }
+  }
+  $("contacts-more").addEventListener("click", () => loadContacts(true));
+
   $("missed-badge").addEventListener("click", () => $("missed-calls").scrollIntoView({ behavior: "smooth" }));
 
   async function resync() {
     loadWork();
     loadMissed();
+    loadContacts();
     try {
       const offers = await api("GET", "/offers");
       if (offers.items.length) showOffer(offers.items[offers.items.length - 1]); else hideOffer();
@@ -281,11 +349,17 @@
 
   /* ---------- socket ---------- */
   socket = connect($("conn"), resync);
-  socket.on("operator_presence", (event) => showPresence(event.presence));
+  socket.on("operator_presence", (event) => {
+    showPresence(event.presence);
+    if (event.presence === "wrap_up") loadContacts();  // a call just hung up: it is on the timeline now
+  });
   socket.on("offer", (offer) => showOffer(offer));
   socket.on("offer_revoked", (event) => { if (currentOffer && currentOffer.offer_id === event.offer_id) hideOffer(); });
   socket.on("screen_pop", (pop) => showPop(pop));
   socket.on("ticket_assigned", () => loadWork());
   socket.on("ticket_updated", () => loadWork());
   setInterval(loadMissed, 30000);
+  // Each read is audit-logged: a hidden tab does not poll, and catches up when shown again.
+  setInterval(() => { if (!document.hidden) loadContacts(); }, 60000);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden && socket.connected) loadContacts(); });
 })();
