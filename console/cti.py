@@ -222,6 +222,9 @@ def _bind_to_operator(call: Call, operator) -> None:
     if offer is not None and offer.operator_id == operator.id:
         engine.decide_offer(offer, "accept")
         return
+    work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == call.ticket_id))
+    if offer is None and work is not None and work.state == "assigned" and work.operator_id == operator.id:
+        return  # the console accepted the offer already: it has its pop
     engine.hold_by(call.ticket_id, operator.id, by=operator.id)
     from tickets.service import assign_from_routing
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from rq import Queue, Retry, SimpleWorker, get_current_job
-from rq.worker import WorkerStatus
+from rq.worker import DequeueStrategy, WorkerStatus
 
 from core.db import on_commit
 
@@ -58,6 +58,53 @@ def enqueue(func: Callable | str, *args, queue_name: str = "default", job_id: st
     else:
         on_commit(db.session(), _send)
     return job_id
+
+
+class Batched:
+    """Items handled by one drain job at a time instead of a job each (enqueueing an RQ job
+    costs several Redis round trips; a list push and a flag cost one).
+
+    ``add`` (call it after commit) appends the item and enqueues ``func`` unless a drain is
+    already due; ``drain`` (inside that job) clears the flag *before* reading, so an item
+    added meanwhile starts a new job and none is missed.  The flag expires in case its job
+    is lost; items a failing handler did not reach go back to the head of the list.
+    """
+
+    def __init__(self, name: str, func: str, queue_name: str = "high"):
+        self.items_key = f"tsunagu:batched:{name}"
+        self.kick_key = f"tsunagu:batched:{name}:kick"
+        self.func, self.queue_name = func, queue_name
+
+    def add(self, item: int) -> None:
+        from core.redis_conn import get_redis
+
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.rpush(self.items_key, item)
+        pipe.set(self.kick_key, "1", nx=True, px=5000)
+        if pipe.execute()[1]:
+            enqueue(self.func, queue_name=self.queue_name, retry=1, now=True)
+
+    def drain(self, handle: Callable[[int], Any], batch: int = 50, *, distinct: bool = False) -> int:
+        """``handle(item)`` for each item in arrival order (each once per batch with
+        ``distinct``); returns how many were handled."""
+        from core.redis_conn import get_redis
+
+        client = get_redis()
+        client.delete(self.kick_key)
+        handled = 0
+        while True:
+            items = [int(raw) for raw in (client.lpop(self.items_key, batch) or [])]
+            if not items:
+                return handled
+            if distinct:
+                items = list(dict.fromkeys(items))
+            for index, item in enumerate(items):
+                try:
+                    handle(item)
+                except BaseException:
+                    client.lpush(self.items_key, *reversed(items[index:]))
+                    raise
+                handled += 1
 
 
 def enqueue_in(seconds: float, func: Callable | str, *args, queue_name: str = "high",
@@ -179,7 +226,9 @@ def run_worker(app, burst: bool = False, name: str | None = None) -> None:
     worker = HeartbeatWorker([Queue(q, connection=connection) for q in QUEUES], connection=connection,
                              name=name, maintenance_interval=MAINTENANCE_EVERY_S)
     try:
-        worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+        # Round robin over the queues: a burst of routing jobs must not starve inbound mail.
+        worker.work(with_scheduler=True, burst=burst, logging_level="WARNING",
+                    dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
     finally:
         stop.set()
 

@@ -53,9 +53,20 @@ def tick(redis_client, now: float | None = None) -> list[str]:
             continue
         if previous is None and task.every_s >= 3600:
             continue
-        Queue(task.queue, connection=redis_client).enqueue(task.func, job_timeout=3600)
+        if _still_pending(redis_client, task):
+            continue  # the last run has not finished: no pile of second-by-second copies
+        job = Queue(task.queue, connection=redis_client).enqueue(task.func, job_timeout=3600)
+        redis_client.set(f"tsunagu:periodic:{task.name}:job", job.id, ex=max(60, 3 * task.every_s))
         started.append(task.name)
     return started
+
+
+def _still_pending(redis_client, task: Periodic) -> bool:
+    last = redis_client.get(f"tsunagu:periodic:{task.name}:job")
+    if last is None:
+        return False
+    status = redis_client.hget(f"rq:job:{last.decode()}", "status")
+    return status in (b"queued", b"started")
 
 
 def run_forever(redis_client, stop: threading.Event) -> None:

@@ -36,6 +36,8 @@ def web_command() -> list[str]:
     workers = os.environ.get("WEB_WORKERS") or str(os.cpu_count() or 1)
     return [str(VENV_BIN / "gunicorn"), "--worker-class", "gthread", "--workers", workers,
             "--threads", threads, "--bind", f"{host}:{port}", "--timeout", "120",
+            # Open consoles count as connections: keep room for pages and API calls besides.
+            "--worker-connections", str(int(threads) + 1000),
             "--graceful-timeout", "10", "--log-level", "warning",
             # Long Japanese search strings percent-encode to three bytes a character.
             "--limit-request-line", "8190", "app:create_app()"]

@@ -30,7 +30,7 @@ from routing.models import Offer, OperatorState, WorkItem
 
 log = logging.getLogger(__name__)
 ACTIVE = ("offered", "assigned")
-CANDIDATES_TRIED = 5  # operators tried per decision before giving up (others raced us)
+CANDIDATES_TRIED = 10  # operators tried per decision before giving up (others raced us)
 
 
 # --- snapshots (read without locks; every claim re-checks under the lock) ----------
@@ -174,17 +174,29 @@ def _reserve(operator_id: int, channel: str, capacity: int) -> bool:
     statement: False if they are not available or full.  (PostgreSQL re-checks the WHERE
     on the newest row after waiting for a concurrent claim, so capacity holds.)"""
     column = _load_column(channel)
+    criteria = [OperatorState.user_id == operator_id, OperatorState.presence == P.PRESENCE_TAKING_WORK,
+                column < capacity]
+    if is_postgres(db.session):
+        # An operator another transaction is claiming right now is skipped, not waited
+        # for: simultaneous decisions rank the same operators first, and waiting would
+        # line them up behind each other only to find the operator full.
+        criteria.append(OperatorState.user_id == select(OperatorState.user_id).where(
+            OperatorState.user_id == operator_id).with_for_update(skip_locked=True).scalar_subquery())
     result = db.session.execute(
-        update(OperatorState).where(OperatorState.user_id == operator_id,
-                                    OperatorState.presence == P.PRESENCE_TAKING_WORK, column < capacity)
+        update(OperatorState).where(*criteria)
         .values({column.key: column + 1, "load_total": OperatorState.load_total + 1,
                  "version": OperatorState.version + 1})
         .execution_options(synchronize_session=False))
     return result.rowcount == 1
 
 
+ITEM_TAKEN = ""  # try_claim's answer when the item was no longer waiting (falsy, unlike a state)
+
+
 def try_claim(work_id: int, operator_id: int, channel: str, policy: dict, *, by: int | None = None) -> str | None:
-    """Claim a waiting item for an operator atomically; returns the new state or None."""
+    """Claim a waiting item for an operator atomically; returns the new state, None if the
+    operator cannot take it (not available, full, or being claimed right now), or
+    ``ITEM_TAKEN``."""
     capacity = policy["capacity"].get(channel, P.DEFAULT_CAPACITY.get(channel, 1))
     if not _reserve(operator_id, channel, capacity):
         return None
@@ -198,7 +210,7 @@ def try_claim(work_id: int, operator_id: int, channel: str, policy: dict, *, by:
         .execution_options(synchronize_session=False, populate_existing=True))
     if work is None:  # someone else took the item: give the capacity back
         _change_load(operator_id, channel, -1)
-        return None
+        return ITEM_TAKEN
     if new_state == "offered":
         store.create_offer(work, operator_id, policy)
     else:
@@ -255,15 +267,18 @@ def offer_next(operator_id: int) -> WorkItem | None:
         statement = (select(WorkItem).where(WorkItem.state == "waiting", WorkItem.channel == channel)
                      .order_by(WorkItem.priority_order, WorkItem.rank_order, WorkItem.waiting_since, WorkItem.id)
                      .limit(200))
-        if is_postgres(db.session):
-            statement = statement.with_for_update(skip_locked=True)
+        # No row locks on the candidates: the claim locks the operator, then the one item
+        # (the order every claim uses, so claims cannot deadlock each other), and its
+        # conditional update tells if someone else took the item meanwhile.
         excluded_items = store.items_rejected_by_operator(operator_id)
-        for work in db.session.scalars(statement):
+        for work in db.session.scalars(statement).all():
             operator.excluded = frozenset({work.id}) if work.id in excluded_items else frozenset()
             if P.eligible(policy, as_item(work), operator, now):
-                if try_claim(work.id, operator_id, channel, policy):
+                claimed = try_claim(work.id, operator_id, channel, policy)
+                if claimed:
                     return work  # the claim's RETURNING refreshed it
-                break  # lost the operator (presence/capacity changed): stop here
+                if claimed is None:
+                    break  # lost the operator (presence/capacity changed): stop here
     return None
 
 
@@ -304,7 +319,7 @@ def decide_offer(offer: Offer, decision: str, *, reason: str | None = None) -> O
 
 
 def expire_due_offers() -> int:
-    """Expire every pending offer past its deadline (the periodic safety net)."""
+    """Expire every pending offer past its deadline (the once-a-second sweep)."""
     due = db.session.scalars(select(Offer).where(Offer.state == "pending", Offer.expires_at <= utcnow())
                              .order_by(Offer.id).limit(500)).all()
     for offer in due:
@@ -395,5 +410,4 @@ def start_wrap_up(operator_id: int) -> None:
         return
     set_presence(user, "wrap_up")
     state = db.session.get(OperatorState, operator_id)
-    state.wrap_up_until = utcnow() + timedelta(seconds=seconds)
-    store.schedule_wrap_up_end(seconds)
+    state.wrap_up_until = utcnow() + timedelta(seconds=seconds)  # ended by the once-a-second sweep

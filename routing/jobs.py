@@ -18,47 +18,44 @@ def route(work_id: int):
     return work.state if work is not None else None
 
 
-@job
-def route_fresh():
-    """Drain the fresh-items list (store.route_soon), one transaction per item."""
-    from routing.store import drain_fresh
-
-    def route_one(work_id: int) -> None:
+def _in_own_transaction(step):
+    def run(item_id: int) -> None:
         try:
-            engine.route_item(work_id)
+            step(item_id)
             db.session.commit()
         except Exception:
             db.session.rollback()
             raise
 
-    return drain_fresh(route_one)
+    return run
+
+
+@job
+def route_fresh():
+    """Drain the fresh-items list (store.route_soon), one transaction per item."""
+    from routing.store import drain_fresh
+
+    return drain_fresh(_in_own_transaction(engine.route_item))
+
+
+@job
+def operators_freed():
+    """Drain the freed-operators list (store.after_commit_free), one transaction each."""
+    from routing.store import drain_freed
+
+    return drain_freed(_in_own_transaction(engine.offer_next))
 
 
 @job
 def operator_freed(operator_id: int):
+    """(Jobs enqueued before the drain job existed.)"""
     work = engine.offer_next(operator_id)
     return work.id if work is not None else None
 
 
 @job
-def expire_offer(offer_id: int):
-    from core.db import get_for_update
-    from routing.models import Offer
-
-    offer = get_for_update(db.session, Offer, offer_id)
-    if offer is None or offer.state != "pending":
-        return "already decided"
-    from core.db import utcnow
-
-    if offer.expires_at > utcnow():
-        return "not yet due"
-    engine.decide_offer(offer, "expire", reason="timeout")
-    return "expired"
-
-
-@job
 def expire_due_offers():
-    """Periodic safety net for offers whose time-out job was lost."""
+    """Periodic (every second): offers past their deadline expire and move on."""
     return engine.expire_due_offers()
 
 

@@ -120,7 +120,7 @@ def create_offer(work: WorkItem, operator_id: int, policy: dict) -> Offer:
     db.session.flush()
     record_event("offered", work, operator_id=operator_id, detail={"offer_id": offer.id, "timeout_s": timeout})
     push("offer", offer_payload(offer), user_room(operator_id))
-    jobs.enqueue_in(timeout, "routing.jobs.expire_offer", offer.id, job_id=f"offer-expiry-{offer.id}")
+    # Its time-out comes from the once-a-second offer-expiry sweep (no job per offer).
     offer_created.send(current_app._get_current_object(), offer_id=offer.id, ticket_id=offer.ticket_id,
                        operator_id=operator_id, channel=offer.channel)
     return offer
@@ -176,46 +176,24 @@ def schedule_route(work_id: int, delay_s: float, *, reason: str) -> None:
         jobs.enqueue_in(delay_s, "routing.jobs.route", work_id)
 
 
-# Fresh items are routed by one coalesced job rather than a job each: enqueueing an RQ job
-# costs several Redis round trips, a list push and a flag cost one.
-FRESH_ITEMS = "tsunagu:routing:fresh"
-FRESH_KICK = "tsunagu:routing:kick"
+# New items and freed operators are handled by one drain job each (core.jobs.Batched).
+FRESH_ITEMS = jobs.Batched("routing-fresh", "routing.jobs.route_fresh")
+FREED_OPERATORS = jobs.Batched("routing-freed", "routing.jobs.operators_freed")
 
 
 def route_soon(work_id: int) -> None:
-    """(After commit.) Put the item on the fresh list; start a drain job unless one is
-    already due (the job clears the flag before it reads the list, so nothing is missed;
-    the flag expires in case that job is lost, and route_waiting sweeps every 15 s)."""
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.rpush(FRESH_ITEMS, work_id)
-    pipe.set(FRESH_KICK, "1", nx=True, px=5000)
-    if pipe.execute()[1]:
-        jobs.enqueue("routing.jobs.route_fresh", queue_name="high", retry=1, now=True)
+    """(After commit.) Route the item soon, in the drain job of fresh items."""
+    FRESH_ITEMS.add(work_id)
 
 
 def drain_fresh(route_one, batch: int = 50) -> int:
-    """Route the fresh items in arrival order with ``route_one(work_id)``; items not reached
-    because of an error go back to the list's head."""
-    client = get_redis()
-    client.delete(FRESH_KICK)
-    routed = 0
-    while True:
-        ids = [int(raw) for raw in (client.lpop(FRESH_ITEMS, batch) or [])]
-        if not ids:
-            return routed
-        for index, work_id in enumerate(ids):
-            try:
-                route_one(work_id)
-            except BaseException:
-                client.lpush(FRESH_ITEMS, *reversed(ids[index:]))
-                raise
-            routed += 1
+    return FRESH_ITEMS.drain(route_one, batch)
+
+
+def drain_freed(offer_one, batch: int = 50) -> int:
+    return FREED_OPERATORS.drain(offer_one, batch, distinct=True)
 
 
 def after_commit_free(operator_id: int) -> None:
     """The operator has room again: offer them the best waiting item after commit."""
-    jobs.enqueue("routing.jobs.operator_freed", operator_id, queue_name="high", retry=1)
-
-
-def schedule_wrap_up_end(seconds: int) -> None:
-    jobs.enqueue_in(seconds + 0.1, "routing.jobs.end_wrap_ups")
+    on_commit(db.session(), lambda: FREED_OPERATORS.add(operator_id))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Flask
 
-from core import jobs
 from core.db import on_commit
 from core.scheduler import Periodic, register
 from extensions import db
@@ -26,8 +25,9 @@ def init_app(app: Flask) -> None:
     presence_changed.connect(_on_presence_changed, app, weak=False)
     register(Periodic("presence-sweep", "routing.jobs.sweep_presence", every_s=10, queue="high"))
     register(Periodic("queue-stats", "routing.jobs.push_queue_stats", every_s=1, queue="high"))
-    register(Periodic("offer-expiry", "routing.jobs.expire_due_offers", every_s=5, queue="high"))
-    register(Periodic("wrap-up-end", "routing.jobs.end_wrap_ups", every_s=5, queue="high"))
+    # Offer time-outs and wrap-up ends are swept every second rather than a job each.
+    register(Periodic("offer-expiry", "routing.jobs.expire_due_offers", every_s=1, queue="high"))
+    register(Periodic("wrap-up-end", "routing.jobs.end_wrap_ups", every_s=1, queue="high"))
     register(Periodic("route-waiting", "routing.jobs.route_waiting", every_s=15, queue="high"))
 
 
@@ -64,4 +64,4 @@ def _on_ticket_changed(app, ticket_id: int, changes: dict, **_):
 
 def _on_presence_changed(app, user_id: int, previous: str, presence: str, **_):
     if presence == "available":
-        jobs.enqueue("routing.jobs.operator_freed", user_id, queue_name="high", retry=1)
+        store.after_commit_free(user_id)

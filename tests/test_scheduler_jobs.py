@@ -1,6 +1,7 @@
 """Periodic jobs run once per period across workers; jobs are enqueued after commit."""
 import redis as redis_lib
 from rq import Queue
+from rq.job import JobStatus
 
 from core import scheduler
 
@@ -17,8 +18,12 @@ def test_periodic_tick_runs_once_per_period_across_workers(redis_url):
         assert scheduler.tick(client, now=1000.0) == ["unit-sweep"]
         assert scheduler.tick(client, now=1005.0) == []
         assert scheduler.tick(client, now=1009.9) == []
-        # Next period: one more.
-        assert scheduler.tick(client, now=1010.0) == ["unit-sweep"]
+        # Next period while the first run still waits in the queue: no second copy.
+        assert scheduler.tick(client, now=1010.0) == []
+        assert len(Queue("high", connection=client)) == 1
+        # Once it has run, the next period enqueues again.
+        Queue("high", connection=client).jobs[0].set_status(JobStatus.FINISHED)
+        assert scheduler.tick(client, now=1020.0) == ["unit-sweep"]
         assert len(Queue("high", connection=client)) == 2
     finally:
         scheduler._registry.clear()
