@@ -249,3 +249,29 @@ def test_the_same_newcall_twice_at_once_makes_one_call_and_one_ticket(app, cti, 
     assert {a.status_code for a in answers} == {200}
     assert len({str(a.get_json()) for a in answers}) == 1
     assert tickets_of(app, customer) == 1
+
+
+def test_answer_after_the_console_accepted_pops_nothing_again(app, cti, senior, client):
+    """The operator accepts the ringing offer in the console, then the PBX reports the
+    answer: the call is theirs already, so no second pop (and no second audited read)."""
+    from core.audit import AuditEntry
+    from extensions import db
+    from routing.models import Offer, WorkItem
+    from tests.conftest import PASSWORD
+
+    platinum_customer(app)
+    assert cti(event="newCall", **{"from": "03-1234-5678"}, to="100", direction="in", callId="t-acc").get_json() \
+        == {"action": "dial", "user": "senior", "extension": "201"}
+    answer = client.post("/api/v1/auth/login", json={"username": "senior", "password": PASSWORD})
+    client.csrf_token = answer.get_json()["csrf_token"]
+    with app.app_context():
+        offer_id = db.session.scalar(select(Offer.id).where(Offer.state == "pending"))
+    assert client.post(f"/api/v1/offers/{offer_id}/accept").status_code == 200
+    assert cti(event="answer", callId="t-acc", user="senior").get_json() == {}
+    with app.app_context():
+        pops = db.session.scalar(select(func.count()).select_from(AuditEntry)
+                                 .where(AuditEntry.action == "customer.screen_pop"))
+        work = db.session.scalar(select(WorkItem))
+    assert pops == 1
+    assert (work.state, work.operator_id) == ("assigned", senior)
+    assert call_row(app, "t-acc").state == "answer"
