@@ -457,6 +457,17 @@ def server_errors(stack: Stack) -> Counter:
     return found
 
 
+def _load_counters_off(db) -> int:
+    """Operators whose routing load counters disagree with the work items they hold."""
+    from sqlalchemy import text
+
+    return db.session.scalar(text(
+        "SELECT count(*) FROM operator_states s WHERE s.load_total <> (SELECT count(*) FROM work_items w "
+        "WHERE w.operator_id = s.user_id AND w.state IN ('offered', 'assigned')) OR s.load_phone <> "
+        "(SELECT count(*) FROM work_items w WHERE w.operator_id = s.user_id AND w.channel = 'phone' "
+        "AND w.state IN ('offered', 'assigned'))"))
+
+
 def database_outcome(app) -> dict:
     from sqlalchemy import func, select
 
@@ -472,6 +483,7 @@ def database_outcome(app) -> dict:
                                              .group_by(InboundMail.status)).all()),
             "email tickets": db.session.scalar(select(func.count()).select_from(Ticket)
                                                .where(Ticket.channel == "email")),
+            "load counters off": _load_counters_off(db),
         }
         db.session.rollback()
     return out
@@ -592,7 +604,8 @@ def main() -> None:
               f"{load_average()}", flush=True)
         print(f"calls: {sent} newCall sent = {sent / sending_s:.1f}/s (target {args.calls}); first answers "
               f"{dict(decisions)}; answered and hung up by operators {answered} = {answered / run_s:.1f}/s; "
-              f"calls in the database by state {outcome['calls']}, missed {outcome['missed']}", flush=True)
+              f"calls in the database by state {outcome['calls']}, missed {outcome['missed']}; operators whose "
+              f"load counters disagree with the items they hold: {outcome['load counters off']}", flush=True)
         print(f"pop latency (newCall sent → screen_pop, calls dialled at once): p50 "
               f"{percentile(latencies, .5) * 1000:.1f} ms, p99 {percentile(latencies, .99) * 1000:.1f} ms, "
               f"max {max(latencies, default=float('nan')) * 1000:.1f} ms (n={len(latencies)}); dialled without "

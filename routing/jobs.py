@@ -39,6 +39,22 @@ def route_fresh():
 
 
 @job
+def route_due():
+    """Periodic (every second): items whose escalation time has come are routed again."""
+    from routing.store import put_back_due, take_due
+
+    route_one = _in_own_transaction(engine.route_item)
+    due = take_due()
+    for index, work_id in enumerate(due):
+        try:
+            route_one(work_id)
+        except Exception:
+            put_back_due(due[index:])  # the next sweep tries them again
+            raise
+    return len(due)
+
+
+@job
 def operators_freed():
     """Drain the freed-operators list (store.after_commit_free), one transaction each."""
     from routing.store import drain_freed

@@ -169,11 +169,34 @@ def items_rejected_by_operator(operator_id: int) -> set[int]:
 
 # --- follow-up jobs ---------------------------------------------------------------------
 
+DUE_ITEMS = "tsunagu:routing:due"  # sorted set: work item id scored by when to route it again
+
+
 def schedule_route(work_id: int, delay_s: float, *, reason: str) -> None:
+    """(After commit.) Route the item again in ``delay_s`` seconds — at once through the
+    fresh-items drain, later through the due set the once-a-second sweep reads (a job
+    per item would cost several Redis round trips; this costs one)."""
     if delay_s <= 0:
-        jobs.enqueue("routing.jobs.route", work_id, queue_name="high", retry=1)
+        on_commit(db.session(), lambda: FRESH_ITEMS.add(work_id))
     else:
-        jobs.enqueue_in(delay_s, "routing.jobs.route", work_id)
+        due = time.time() + delay_s
+        on_commit(db.session(), lambda: get_redis().zadd(DUE_ITEMS, {str(work_id): due}))
+
+
+def take_due(now: float | None = None, limit: int = 200) -> list[int]:
+    """The items whose time has come, removed from the due set (each taken by one caller)."""
+    client = get_redis()
+    now = time.time() if now is None else now
+    taken = []
+    for raw in client.zrangebyscore(DUE_ITEMS, "-inf", now, start=0, num=limit):
+        if client.zrem(DUE_ITEMS, raw):  # another worker's sweep may have taken it first
+            taken.append(int(raw))
+    return taken
+
+
+def put_back_due(work_ids: list[int]) -> None:
+    if work_ids:
+        get_redis().zadd(DUE_ITEMS, {str(work_id): time.time() for work_id in work_ids})
 
 
 # New items and freed operators are handled by one drain job each (core.jobs.Batched).

@@ -28,6 +28,7 @@ def init_app(app: Flask) -> None:
     # Offer time-outs and wrap-up ends are swept every second rather than a job each.
     register(Periodic("offer-expiry", "routing.jobs.expire_due_offers", every_s=1, queue="high"))
     register(Periodic("wrap-up-end", "routing.jobs.end_wrap_ups", every_s=1, queue="high"))
+    register(Periodic("route-due", "routing.jobs.route_due", every_s=1, queue="high"))
     register(Periodic("route-waiting", "routing.jobs.route_waiting", every_s=15, queue="high"))
 
 

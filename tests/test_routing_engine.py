@@ -299,3 +299,25 @@ def test_fresh_items_share_one_drain_job_that_keeps_order_and_survives_an_error(
         assert len(drain_jobs()) == 2
         store.drain_fresh(seen.append)
         assert seen == [11, 12, 12, 13, 14]
+
+
+def test_escalations_wait_in_the_due_set_until_their_time(app):
+    """schedule_route: later → the due set (read by the once-a-second sweep), each item
+    taken once; at once → the fresh-items drain."""
+    import time
+
+    from core.redis_conn import get_redis
+    from extensions import db
+    from routing import store
+
+    with app.app_context():
+        store.schedule_route(7, 30, reason="escalation")
+        store.schedule_route(8, 0, reason="returned")
+        assert get_redis().zcard(store.DUE_ITEMS) == 0  # nothing before the commit
+        db.session.commit()
+        assert store.take_due(time.time() + 1) == []
+        assert store.take_due(time.time() + 31) == [7]
+        assert store.take_due(time.time() + 31) == []
+        seen = []
+        store.drain_fresh(seen.append)
+        assert seen == [8]
