@@ -28,6 +28,11 @@ _policy_cache: dict[int, dict] = {}
 POLICY_VERSION_KEY = "tsunagu:routing:policy-version"
 
 
+def forget_policies() -> None:
+    """Drop this process's validated policies (tests empty the table between runs)."""
+    _policy_cache.clear()
+
+
 def _policy_version() -> int:
     """The policy's version: one Redis GET (cheaper than a query); the database answers
     when Redis has not got it yet, and ``save_policy`` updates it after commit."""

@@ -131,6 +131,12 @@ def _clean_state(request):
                     raise
                 time.sleep(0.2)
         application.extensions["tsunagu_redis"].flushdb()
+    # In-process caches of rows that are gone now (SLA calendar and targets, routing policies).
+    from routing import store
+    from tickets import sla
+
+    sla.invalidate()
+    store.forget_policies()
 
 
 @pytest.fixture
