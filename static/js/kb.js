@@ -175,10 +175,14 @@
     $("kb-stats").textContent = t("uses") + ": " + a.use_count + " · " + t("helpful") + ": " + a.helpful_yes + " · " + t("not_helpful") + ": " + a.helpful_no;
   }
 
+  let previewSeq = 0;
   async function renderPreview() {
+    clearTimeout(previewTimer);
     const body = fields.body.value;
+    const seq = ++previewSeq;
     try {
       const result = await T.api("POST", "/kb/preview", { body });
+      if (seq !== previewSeq) return;  // an older answer arriving late must not cover a newer one
       // The server's one sanitiser (nh3) produced this HTML, exactly as it will be stored.
       $("kb-preview").innerHTML = result.html;
     } catch (error) { /* the preview catches up on the next keystroke */ }
