@@ -45,6 +45,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from _console_harness import bulk_users, children, cpu_seconds, load_average, login, status
+from mail_inbound import wait_port
 from tickets_harness import FLASK, ROOT, Stack, free_port, percentile
 
 MAIL_TO = "support@support.example.test"
@@ -409,19 +410,6 @@ def seed(stack: Stack, args) -> tuple[list[str], str, list[str], object]:
     random.Random(8).shuffle(order)
     numbers = ["090" + f"{10000000 + i:08d}" for i in order]
     return usernames, token, numbers, app
-
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the mail listener did not start")
 
 
 RECORD_START = re.compile(r"^\[?\d{4}-\d\d-\d\d")

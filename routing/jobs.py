@@ -12,12 +12,6 @@ def sweep_presence():
     return presence.sweep_offline(current_app.config["PRESENCE_GRACE_S"])
 
 
-@job
-def route(work_id: int):
-    work = engine.route_item(work_id)
-    return work.state if work is not None else None
-
-
 def _in_own_transaction(step):
     def run(item_id: int) -> None:
         try:
@@ -60,13 +54,6 @@ def operators_freed():
     from routing.store import drain_freed
 
     return drain_freed(_in_own_transaction(engine.offer_next))
-
-
-@job
-def operator_freed(operator_id: int):
-    """(Jobs enqueued before the drain job existed.)"""
-    work = engine.offer_next(operator_id)
-    return work.id if work is not None else None
 
 
 @job

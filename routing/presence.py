@@ -43,7 +43,9 @@ def _held_by(user_id: int) -> dict:
         select(WorkItem.channel, func.count()).where(WorkItem.operator_id == user_id,
                                                      WorkItem.state.in_(("offered", "assigned")))
         .group_by(WorkItem.channel)).all())
-    loads = {f"load_{channel}": counts.get(channel, 0) for channel in ("phone", "email", "web", "chat")}
+    from routing.policy import CHANNELS
+
+    loads = {f"load_{channel}": counts.get(channel, 0) for channel in CHANNELS}
     return {**loads, "load_total": sum(counts.values())}
 
 
