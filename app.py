@@ -26,6 +26,12 @@ def create_app(overrides: dict | None = None) -> Flask:
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options["connect_args"] = {**options.get("connect_args", {}), "options": "-c jit=off"}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    elif app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        from core.sqlite_writers import TakingTurnsConnection
+
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options["connect_args"] = {**options.get("connect_args", {}), "factory": TakingTurnsConnection}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"), render_as_batch=True)
     _sqlite_pragmas(app)
@@ -133,15 +139,18 @@ def _register_cli(app: Flask) -> None:
 
 
 def _sqlite_pragmas(app: Flask) -> None:
-    """WAL and a busy timeout let the web, the worker and the mail listener share SQLite."""
+    """WAL and a busy timeout let the web, the worker and the mail listener share SQLite
+    (their writers take turns: core.sqlite_writers)."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         return
+    import sqlite3
+
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
     @event.listens_for(Engine, "connect")
     def _pragmas(dbapi_connection, _record):
-        if type(dbapi_connection).__module__.startswith("sqlite3"):
+        if isinstance(dbapi_connection, sqlite3.Connection):
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=10000")

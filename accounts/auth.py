@@ -35,6 +35,7 @@ def throttled(view):
 def init(app) -> None:
     from flask_login import current_user
 
+    from accounts import user_cache
     from accounts.models import TokenPrincipal, User
     from accounts.permissions import is_public
     from accounts.service import touch_token, verify_token
@@ -54,11 +55,12 @@ def init(app) -> None:
 
     login_manager.login_view = "accounts.login_page"
     login_manager.session_protection = "basic"
+    user_cache.init_app(app, User)
 
     @login_manager.user_loader
     def _load_user(user_id: str):
         try:
-            user = db.session.get(User, int(user_id))
+            user = user_cache.load(db.session(), User, int(user_id))
         except (TypeError, ValueError):
             return None
         return user if user is not None and user.active else None

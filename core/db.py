@@ -6,6 +6,7 @@ once the data is durable — a Socket.IO push, a job enqueue — is registered w
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -122,3 +123,40 @@ def get_for_update(session, model, key):
         session.execute(update(model).where(pk == key).values({pk.name: pk})
                         .execution_options(synchronize_session=False))
     return session.get(model, key, with_for_update=True, populate_existing=True)
+
+
+@functools.cache
+def _insert_returning_id(table):
+    # Built once: constructing a statement costs more Python than executing a cached one.
+    return table.insert().returning(*table.primary_key.columns)
+
+
+def insert_now(session, obj) -> None:
+    """INSERT the new mapped object ``obj`` with one Core statement and put it in
+    ``session`` as a loaded, unchanged row (its id set).
+
+    For hot paths: a unit-of-work flush costs several times the Python of the statement
+    itself.  Column defaults are applied here, so every column is known in memory and
+    reading one later costs no query.  Relationships are not followed: set foreign keys,
+    not related objects, and insert related rows yourself.
+    """
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy.orm import make_transient_to_detached
+
+    mapper = sa_inspect(type(obj))
+    row: dict = {}
+    pk_attr = None
+    for attr in mapper.column_attrs:
+        column = attr.columns[0]
+        if column.primary_key:
+            pk_attr = attr
+            continue
+        if attr.key not in obj.__dict__:
+            default = column.default
+            value = None if default is None else (default.arg(None) if default.is_callable else default.arg)
+            setattr(obj, attr.key, value)
+        row[column.key] = obj.__dict__[attr.key]
+    new_id = session.execute(_insert_returning_id(mapper.local_table), row).scalar_one()
+    setattr(obj, pk_attr.key, new_id)
+    make_transient_to_detached(obj)
+    session.add(obj)

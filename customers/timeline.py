@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import load_only
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from core.db import utcnow
 from core.pagination import by_time_desc
@@ -13,6 +15,9 @@ from customers.models import Customer, Interaction
 from extensions import db
 
 KINDS = ("call", "email", "note", "ticket", "purchase", "merge", "reply", "status", "assignment", "chat", "web")
+
+
+CONTACT_KINDS = ("call", "email", "chat", "web", "reply")  # they move the customer's last contact
 
 
 def record(customer_id: int, kind: str, *, summary: str = "", channel: str | None = None,
@@ -29,18 +34,56 @@ def record(customer_id: int, kind: str, *, summary: str = "", channel: str | Non
         existing = db.session.scalar(select(Interaction).where(Interaction.ref == ref))
         if existing is not None:
             return existing
-    when = occurred_at or utcnow()
-    item = Interaction(customer_id=customer_id, kind=kind, channel=channel, direction=direction,
-                       occurred_at=when, summary=(summary or "")[:500], ticket_id=ticket_id,
-                       operator_id=operator_id, body=body, ref=ref, detail=detail or {})
+    item = Interaction(**_row(customer_id, kind, summary=summary, channel=channel, direction=direction,
+                              occurred_at=occurred_at, ticket_id=ticket_id, operator_id=operator_id, body=body,
+                              ref=ref, detail=detail))
     db.session.add(item)
-    if kind in ("call", "email", "chat", "web", "reply"):
+    if kind in CONTACT_KINDS:
         customer = db.session.get(Customer, customer_id)
-        if customer is not None and (customer.last_contact_at is None or customer.last_contact_at < when):
-            customer.last_contact_at = when
+        if customer is not None and (customer.last_contact_at is None or customer.last_contact_at < item.occurred_at):
+            customer.last_contact_at = item.occurred_at
     # No flush: the item goes out with the transaction's next flush (batched with its
     # neighbours); a ``ref`` lookup above autoflushes, so idempotency still holds.
     return item
+
+
+def record_new(customer_id: int, items: list[dict]) -> None:
+    """Append several items (``record``'s keyword arguments each, no ``ref``) to one
+    customer's timeline with a single INSERT and no objects back: the hot paths' way
+    (a new ticket and its first message)."""
+    rows = [_row(customer_id, **item) for item in items]
+    db.session.execute(_INSERT_ROWS, rows)
+    contacts = [row["occurred_at"] for row in rows if row["kind"] in CONTACT_KINDS]
+    if contacts:
+        _moved_last_contact(customer_id, max(contacts))
+
+
+def _row(customer_id: int, kind: str, *, summary: str = "", channel: str | None = None,
+         direction: str | None = None, occurred_at: datetime | None = None, ticket_id: int | None = None,
+         operator_id: int | None = None, body: str | None = None, ref: str | None = None,
+         detail: dict | None = None) -> dict:
+    now = utcnow()
+    return {"customer_id": customer_id, "kind": kind, "channel": channel, "direction": direction,
+            "occurred_at": occurred_at or now, "summary": (summary or "")[:500], "ticket_id": ticket_id,
+            "operator_id": operator_id, "body": body, "ref": ref, "detail": detail or {}, "created_at": now}
+
+
+# Built once: constructing a statement costs more Python than executing a cached one.
+_INSERT_ROWS = insert(Interaction.__table__)
+_customers = Customer.__table__
+_MOVE_LAST_CONTACT = (update(_customers)
+                      .where(_customers.c.id == bindparam("customer_id"),
+                             or_(_customers.c.last_contact_at.is_(None),
+                                 _customers.c.last_contact_at < bindparam("when")))
+                      .values(last_contact_at=bindparam("when")))
+
+
+def _moved_last_contact(customer_id: int, when: datetime) -> None:
+    """One conditional UPDATE (never moves it back); the loaded customer, if any, follows."""
+    db.session.execute(_MOVE_LAST_CONTACT, {"customer_id": customer_id, "when": when})
+    loaded = db.session.identity_map.get(identity_key(Customer, customer_id))
+    if loaded is not None and (loaded.last_contact_at is None or loaded.last_contact_at < when):
+        set_committed_value(loaded, "last_contact_at", when)
 
 
 def to_dict(item: Interaction) -> dict:

@@ -137,6 +137,7 @@ def _clean_state(request):
 
     sla.invalidate()
     store.forget_policies()
+    application.extensions["tsunagu_user_copies"].forget()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy import update as sql_update
 
-from core.db import utcnow
+from core.db import insert_now, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.realtime import push, ticket_room, user_room
 from core.sanitize import render_markdown
@@ -66,7 +66,7 @@ def check_version(ticket: Ticket, expected: int | None, *, what: str = "change")
 
 def _customer_for(customer_id: int | None, contact: dict | None) -> Customer:
     if customer_id:
-        return customers.get(customer_id)
+        return customers.get_brief(customer_id)
     contact = contact or {}
     email, phone = (contact.get("email") or "").strip(), (contact.get("phone") or "").strip()
     errors = {}
@@ -85,38 +85,51 @@ def _customer_for(customer_id: int | None, contact: dict | None) -> Customer:
 
 def create(data: dict, actor=None) -> tuple[Ticket, Customer, list[Message]]:
     """A ticket with its first message (the customer's request as recorded), SLA due
-    times, a timeline item, and the routing signal.  ``data`` is ``TicketIn``.
+    times, timeline items, and the routing signal.  ``data`` is ``TicketIn``.
     Returns the ticket, its customer and its messages (the caller answers without
     querying again)."""
     customer = _customer_for(data.get("customer_id"), data.get("customer"))
-    ticket = open_ticket(customer, subject=data["subject"], channel=data["channel"],
-                         priority=data.get("priority") or "normal", tags=data.get("tags") or [], actor=actor)
     body = data.get("body") or ""
-    messages = [add_inbound(ticket, body=body, html=None, author_id=actor_id(actor), announce=False)] \
-        if body.strip() else []
-    return ticket, customer, messages
+    ticket, first = _open(customer, subject=data["subject"], channel=data["channel"],
+                          priority=data.get("priority") or "normal", tags=data.get("tags") or [], actor=actor,
+                          request_body=body if body.strip() else None)
+    return ticket, customer, [first] if first is not None else []
 
 
 def open_ticket(customer: Customer, *, subject: str, channel: str, priority: str = "normal", tags=(),
                 actor=None, linked_ticket_id: int | None = None, now: datetime | None = None) -> Ticket:
-    """Insert a new ticket for ``customer`` (flushed, on the timeline, routing signalled)."""
+    """Insert a new ticket for ``customer`` (in the database, on the timeline, routing
+    signalled)."""
+    return _open(customer, subject=subject, channel=channel, priority=priority, tags=tags, actor=actor,
+                 linked_ticket_id=linked_ticket_id, now=now)[0]
+
+
+def _open(customer: Customer, *, subject: str, channel: str, priority: str = "normal", tags=(), actor=None,
+          linked_ticket_id: int | None = None, now: datetime | None = None,
+          request_body: str | None = None) -> tuple[Ticket, Message | None]:
+    """``open_ticket``; with ``request_body``, also the ticket's first inbound message.
+    Both rows are single INSERTs (``core.db.insert_now``): this is every new ticket's path."""
     now = now or utcnow()
     ticket = Ticket(subject=(subject or "").strip()[:300] or "(no subject)", status="new", priority=priority,
                     channel=channel, customer_id=customer.id, rank=customer.rank, tags=_clean_tags(tags),
                     version=1, waiting_since=now, linked_ticket_id=linked_ticket_id,
                     created_by_id=actor_id(actor), created_at=now, updated_at=now, last_message_at=now)
     sla.recompute(ticket)
-    db.session.add(ticket)
-    db.session.flush()
-    timeline.record(customer.id, "ticket", summary=f"#{ticket.id} {ticket.subject}", channel=channel,
-                    direction="in", occurred_at=now, ticket_id=ticket.id, operator_id=actor_id(actor),
-                    # No ``ref``: the ticket id is new in this very transaction, so a retried
-                    # job or request cannot write this item twice (and a ref costs a lookup).
-                    detail={"status": "new", "priority": priority, "linked_ticket_id": linked_ticket_id})
+    insert_now(db.session, ticket)
+    first = None
+    if request_body is not None:
+        first = _inbound_message(ticket, body=request_body, html=None, author_id=actor_id(actor), now=now)
+        insert_now(db.session, first)
+    items = [dict(kind="ticket", summary=f"#{ticket.id} {ticket.subject}", channel=channel, direction="in",
+                  occurred_at=now, ticket_id=ticket.id, operator_id=actor_id(actor),
+                  detail={"status": "new", "priority": priority, "linked_ticket_id": linked_ticket_id})]
+    if first is not None:
+        items.append(_inbound_item(ticket, first))
+    timeline.record_new(customer.id, items)
     # No ticket_updated: nobody can be viewing a ticket that did not exist, and it has no
     # assignee yet (routing announces the assignment).
     _needs_routing(ticket, "created")
-    return ticket
+    return ticket, first
 
 
 def _clean_tags(tags) -> list[str]:
@@ -307,27 +320,38 @@ def add_inbound(ticket: Ticket, *, body: str, html: str | None, author_id: int |
                 announce: bool = True, **mail_fields) -> Message:
     """The customer's words: a request recorded by an operator or a mail.  ``html`` must
     already be sanitised (tickets.mail does it with core.sanitize)."""
-    from core.sanitize import text_to_html
-
     now = mail_fields.pop("now", None) or utcnow()
-    message = Message(ticket_id=ticket.id, kind="inbound", body=body or "", html=html or text_to_html(body),
-                      author_id=author_id, created_at=now, **mail_fields)
-    if "attachments" not in mail_fields:
-        message.attachments = []  # known empty: answering with the message needs no query
+    message = _inbound_message(ticket, body=body, html=html, author_id=author_id, now=now, **mail_fields)
     db.session.add(message)
     db.session.flush()
     ticket.last_message_at = now
     if announce:
         _touch(ticket, now)
-    # A phone request is what the operator noted from the call (the call itself comes from CTI).
-    kind = {"email": "email", "chat": "chat", "web": "web"}.get(ticket.channel, "note")
-    timeline.record(ticket.customer_id, kind, summary=_summary(body), channel=ticket.channel, direction="in",
-                    occurred_at=now, ticket_id=ticket.id, operator_id=author_id, body=body,
-                    detail={"message_id": message.id, "automated": message.automated})
+    timeline.record(ticket.customer_id, **_inbound_item(ticket, message))
     if announce:
         db.session.flush()
         _announce(ticket)
     return message
+
+
+def _inbound_message(ticket: Ticket, *, body: str, html: str | None, author_id: int | None, now: datetime,
+                     **mail_fields) -> Message:
+    from core.sanitize import text_to_html
+
+    message = Message(ticket_id=ticket.id, kind="inbound", body=body or "", html=html or text_to_html(body),
+                      author_id=author_id, created_at=now, **mail_fields)
+    if "attachments" not in mail_fields:
+        message.attachments = []  # known empty: answering with the message needs no query
+    return message
+
+
+def _inbound_item(ticket: Ticket, message: Message) -> dict:
+    """The customer's words as a timeline item (``message`` is in the database: its id is known)."""
+    # A phone request is what the operator noted from the call (the call itself comes from CTI).
+    kind = {"email": "email", "chat": "chat", "web": "web"}.get(ticket.channel, "note")
+    return dict(kind=kind, summary=_summary(message.body), channel=ticket.channel, direction="in",
+                occurred_at=message.created_at, ticket_id=ticket.id, operator_id=message.author_id,
+                body=message.body, detail={"message_id": message.id, "automated": message.automated})
 
 
 def _summary(text: str) -> str:
