@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from accounts.models import ROLES, TOKEN_SCOPES, ApiToken, User
@@ -77,11 +77,15 @@ def create_token(name: str, scope: str) -> tuple[ApiToken, str]:
     return token, raw
 
 
+# Every CTI webhook and API-token request looks its token up: the statement is built once.
+_TOKEN_BY_DIGEST = select(ApiToken).where(ApiToken.token_hash == bindparam("digest"))
+
+
 def verify_token(raw: str | None, scope: str) -> ApiToken | None:
     """The live token of that scope matching ``raw``, or None."""
     if not raw:
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(raw.strip())))
+    token = db.session.scalar(_TOKEN_BY_DIGEST, {"digest": _digest(raw.strip())})
     if token is None or token.scope != scope or token.revoked_at is not None:
         return None
     return token

@@ -75,7 +75,24 @@ def waiting_ids(app) -> list[int]:
                                   .order_by(WorkItem.priority_order, WorkItem.rank_order, WorkItem.waiting_since)).all()
 
 
-def _worker(database_url: str, redis_url: str, ids: list[int], out) -> None:
+def _backend_cpu_s() -> float | None:
+    """CPU seconds used so far by this session's PostgreSQL backend (a local server's
+    /proc), None on SQLite or when it cannot be read."""
+    from extensions import db
+
+    if db.engine.dialect.name != "postgresql":
+        return None
+    pid = db.session.execute(db.text("SELECT pg_backend_pid()")).scalar()
+    db.session.commit()
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    except OSError:
+        return None
+
+
+def _worker(database_url: str, redis_url: str, ids: list[int], ready, go, out) -> None:
     from _setup import make_app as _make
 
     app = _make(database_url, redis_url)
@@ -84,17 +101,24 @@ def _worker(database_url: str, redis_url: str, ids: list[int], out) -> None:
 
     placed, last_placed_at = 0, None
     with app.app_context():
+        server_before = _backend_cpu_s()
+        ready.release()
+        go.wait()  # all routers start together, after their start-up
+        cpu_before = time.process_time()
         for work_id in ids:
             for _attempt in range(3):
                 try:
-                    work = engine.route_item(work_id)
+                    state = engine.route(work_id)
                     db.session.commit()
-                    if work is not None and work.state != "waiting":
+                    if state in ("offered", "assigned"):
                         placed, last_placed_at = placed + 1, time.time()
                     break
                 except Exception:  # a lock timeout or serialisation failure: retry
                     db.session.rollback()
-    out.put((placed, last_placed_at))
+        cpu = time.process_time() - cpu_before
+        server_after = _backend_cpu_s()
+    server = server_after - server_before if server_before is not None and server_after is not None else None
+    out.put((placed, last_placed_at, cpu, server))
 
 
 def main() -> None:
@@ -134,7 +158,8 @@ def main() -> None:
                 db.session.rollback()
         print(f"supervisor stats (queues + operators): {summary_ms(timings)}")
 
-        # The decision alone: item, policy, candidates, rejections, ranking (no writes).
+        # The decision alone: item, policy, rejections, the choice of operator (no locks,
+        # no writes) — engine.route without its claim.
         from core.db import utcnow
         from routing import store
 
@@ -143,10 +168,9 @@ def main() -> None:
         with app.app_context():
             for work_id in ids[:args.decisions]:
                 with Timer() as t:
-                    work = db.session.get(engine.WorkItem, work_id)
-                    policy, now, item = store.current_policy(), utcnow(), engine.as_item(work)
-                    engine._ranked(policy, item, engine.candidate_snapshots(item, policy, now),
-                                   store.rejected_by(work_id), now)
+                    item = engine.waiting_item(work_id)
+                    policy, excluded = store.policy_and_rejections(work_id)
+                    engine.first_choice(item, policy, utcnow(), excluded)
                 timings.append(t.elapsed)
                 db.session.rollback()
         print(f"routing decision alone (choose the operator, no writes): {summary_ms(timings)}")
@@ -156,7 +180,7 @@ def main() -> None:
         with app.app_context():
             for work_id in ids[:args.decisions]:
                 with Timer() as t:
-                    engine.route_item(work_id)
+                    engine.route(work_id)
                     db.session.commit()
                 timings.append(t.elapsed)
         print(f"routing decision incl. claim and commit (single router): {summary_ms(timings)}")
@@ -172,21 +196,36 @@ def main() -> None:
         ids = waiting_ids(app)
         chunks = [ids[i::4] for i in range(4)]
         queue: multiprocessing.Queue = multiprocessing.Queue()
-        processes = [multiprocessing.Process(target=_worker, args=(database_url, redis.url, chunk, queue)) for chunk in chunks]
-        started = time.time()
+        ready, go = multiprocessing.Semaphore(0), multiprocessing.Event()
+        processes = [multiprocessing.Process(target=_worker, args=(database_url, redis.url, chunk, ready, go, queue))
+                     for chunk in chunks]
         for process in processes:
             process.start()
+        for _ in processes:
+            ready.acquire()
+        started = time.time()
+        go.set()
         results = [queue.get() for _ in processes]
         for process in processes:
             process.join()
         elapsed = time.time() - started
-        placed = sum(count for count, _ in results)
+        placed = sum(result[0] for result in results)
         # Capacity (operators × per-channel capacity) runs out before the items do; after
         # that every decision finds nobody.  The assignment rate is taken while it lasts.
-        filled = max(at for _, at in results if at is not None) - started
+        filled = max(result[1] for result in results if result[1] is not None) - started
         print(f"4 concurrent routers: {len(ids)} decisions in {elapsed:.2f} s = {len(ids) / elapsed:.0f} decisions/s; "
               f"{placed} assignments/offers in the first {filled:.2f} s (until capacity was full) "
               f"= {placed / filled:.0f} assignments/s")
+        # The machine may be shared: CPU per decision says what the cores could sustain.
+        routers_cpu = sum(result[2] for result in results)
+        servers = [result[3] for result in results]
+        server_cpu = sum(servers) if all(s is not None for s in servers) else None
+        line = f"  CPU per decision: routers {routers_cpu / len(ids) * 1000:.2f} ms"
+        if server_cpu is not None:
+            total = (routers_cpu + server_cpu) / len(ids)
+            line += (f" + PostgreSQL backends {server_cpu / len(ids) * 1000:.2f} ms = {total * 1000:.2f} ms "
+                     f"(at most {os.cpu_count() / total:.0f} decisions/s on {os.cpu_count()} cores)")
+        print(line)
         with app.app_context():
             over = db.session.execute(db.text(
                 "SELECT operator_id, channel, count(*) FROM work_items WHERE state IN ('offered','assigned') "

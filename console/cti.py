@@ -7,10 +7,12 @@ which routing offers to one operator: the ``dial`` answer *is* that offer.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from functools import cache
+
+from sqlalchemy import bindparam, select, update
 
 from console.models import BlockedNumber, Call
-from core.db import utcnow
+from core.db import insert_now, is_postgres, scratch, utcnow
 from core.errors import Invalid
 from customers import service as customers
 from customers import timeline
@@ -63,16 +65,58 @@ def direction_of(data: dict) -> str:
 
 
 def find_call(call_id: str, *, lock: bool = False) -> Call | None:
-    """The call, locked for this transaction's read-decide-write when ``lock``."""
-    from core.db import first_for_update
-
+    """The call, locked for this transaction's read-decide-write when ``lock`` (one
+    statement on both databases; the session's copy is refreshed)."""
     if not lock:
         return db.session.scalar(select(Call).where(Call.call_id == call_id))
-    return first_for_update(db.session, Call, Call.call_id == call_id)
+    if is_postgres(db.session):
+        statement = select(Call).where(Call.call_id == call_id).with_for_update()
+    else:  # the no-op UPDATE takes SQLite's write lock (see _lock_call_statement) and reads the row
+        statement = update(Call).where(Call.call_id == call_id).values(id=Call.id).returning(Call)
+    return db.session.scalar(statement.execution_options(synchronize_session=False, populate_existing=True))
+
+
+@cache
+def _lock_call_statement(postgres: bool):
+    calls = Call.__table__
+    if postgres:
+        return select(calls.c.id).where(calls.c.call_id == bindparam("wanted")).with_for_update()
+    # SQLite has no row locks: a no-op UPDATE takes the database's write lock (like
+    # BEGIN IMMEDIATE), so everything read afterwards stays current until the commit.
+    return (update(calls).where(calls.c.call_id == bindparam("wanted")).values(id=calls.c.id)
+            .returning(calls.c.id))
+
+
+def lock_call(call_id: str) -> bool:
+    """Lock the call for this transaction's read-decide-write, in one statement; False
+    if there is no such call yet (its unique key then guards the insert)."""
+    statement = _lock_call_statement(is_postgres(db.session))
+    return db.session.execute(statement, {"wanted": call_id}).first() is not None
+
+
+@cache
+def _blocked_statement():
+    return select(BlockedNumber.id).where(BlockedNumber.number == bindparam("number"))
 
 
 def is_blocked(e164: str | None) -> bool:
-    return bool(e164) and db.session.scalar(select(BlockedNumber.id).where(BlockedNumber.number == e164)) is not None
+    return bool(e164) and db.session.scalar(_blocked_statement(), {"number": e164}) is not None
+
+
+@cache
+def _operator_statement():
+    from accounts.models import User
+
+    return select(User.id.label("user_id"), User.username, User.extension).where(User.id == bindparam("user_id"))
+
+
+def operator_row(user_id: int):
+    """The operator's ``user_id, username, extension``, read once per transaction: the
+    pop's audit entry (its actor) and the ``dial`` answer both need them."""
+    held = scratch(db.session(), "call_operators")
+    if user_id not in held:
+        held[user_id] = db.session.execute(_operator_statement(), {"user_id": user_id}).one()
+    return held[user_id]
 
 
 def _user_by_name_or_extension(names: list[str]):
@@ -87,42 +131,54 @@ def _user_by_name_or_extension(names: list[str]):
 
 # --- customer and ticket for a call -------------------------------------------------------
 
-def customer_for_caller(caller: str | None):
-    """The caller's customer; an unknown or anonymous caller gets a placeholder customer
-    (tagged ``unidentified``) so the call has a ticket and a timeline.  The operator names
-    it from the pop, or links it to an existing customer (a merge)."""
-    if caller:
-        found = customers.lookup(phone=caller)
-        if found is not None:
-            return found
+def known_customer(caller: str | None):
+    """The caller's customer, with phones and emails in the same statement (the screen
+    pop shows them); None for an unknown or anonymous caller."""
+    return customers.lookup(phone=caller, with_identities=True) if caller else None
+
+
+def placeholder_customer(caller: str | None):
+    """An unknown or anonymous caller gets a placeholder customer (tagged
+    ``unidentified``) so the call has a ticket and a timeline.  The operator names it from
+    the pop, or links it to an existing customer (a merge)."""
     return customers.create({"name": caller or "非通知 (anonymous)", "phones": [caller] if caller else [],
                              "tags": [UNIDENTIFIED]})
+
+
+@cache
+def _open_phone_ticket_statement():
+    from tickets.models import Ticket
+
+    return (select(Ticket).where(Ticket.customer_id == bindparam("customer_id"), Ticket.channel == "phone",
+                                 Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.id.desc()).limit(1))
 
 
 def phone_ticket_for(customer, caller: str | None):
     """Reuse the customer's open phone ticket (known callers), else open one."""
     from tickets import service as tickets
-    from tickets.models import Ticket
 
     if UNIDENTIFIED not in (customer.tags or []):
-        existing = db.session.scalar(
-            select(Ticket).where(Ticket.customer_id == customer.id, Ticket.channel == "phone",
-                                 Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.id.desc()))
+        existing = db.session.scalar(_open_phone_ticket_statement(), {"customer_id": customer.id})
         if existing is not None:
             engine.queue_ticket(existing)
             return existing
     from customers.identity import display_phone
 
     subject = f"{CALL_SUBJECT} {display_phone(caller)}" if caller else f"{CALL_SUBJECT} (非通知)"
-    return tickets.open_ticket(customer, subject=subject, channel="phone")
+    ticket = tickets.open_ticket(customer, subject=subject, channel="phone")
+    opened_for_a_call()[ticket.id] = True
+    return ticket
+
+
+def opened_for_a_call() -> dict:
+    """Tickets opened by a call in this transaction, by id: they have no messages yet."""
+    return scratch(db.session(), "call_tickets")
 
 
 # --- decisions -------------------------------------------------------------------------------
 
 def decision_for(call: Call, work: WorkItem | None = None) -> dict:
     """What the PBX should do with the call now (``work``: the call's item, if in hand)."""
-    from accounts.models import User
-
     if call.blocked:
         return {"action": "reject", "reason": "busy"}
     if call.state == "hangup":
@@ -130,7 +186,7 @@ def decision_for(call: Call, work: WorkItem | None = None) -> dict:
     if work is None and call.ticket_id:
         work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == call.ticket_id))
     if work is not None and work.state in ("offered", "assigned") and work.operator_id:
-        user = db.session.get(User, work.operator_id)
+        user = operator_row(work.operator_id)
         call.decision = "dial"
         return {"action": "dial", "user": user.username, "extension": user.extension}
     call.decision = "queue"
@@ -141,24 +197,27 @@ def new_call(data: dict) -> dict:
     """``event=newCall``: identify the caller, open or reuse their phone ticket, route it."""
     call_id = call_id_of(data)
     direction = direction_of(data)
-    existing = find_call(call_id, lock=True)
-    if existing is not None:
-        return decision_for(existing)
     raw_from = _event_value(data, "from") or ""
     raw_to = _event_value(data, "to") or ""
     other_party = raw_from if direction == "in" else raw_to
     caller = phone_or_none(other_party) if other_party.lower() != "anonymous" else None
+    # Read what needs no lock first: on SQLite the call's lock is the database's write
+    # lock, held until the commit, and every other webhook waits for it.
+    blocked = direction == "in" and is_blocked(caller)
+    known = known_customer(caller) if direction == "in" and not blocked else None
+    if lock_call(call_id):
+        return decision_for(find_call(call_id))  # a repeated event: its current decision
     call = Call(call_id=call_id, direction=direction, from_number=raw_from[:80], to_number=raw_to[:80],
                 caller=caller, queue=(_event_value(data, "queue") or None), initialized_at=utcnow())
     if direction == "out":
         db.session.add(call)
         return _outbound(call, data)
-    if is_blocked(caller):
+    if blocked:
         call.blocked, call.state, call.end_at, call.cause = True, "hangup", utcnow(), "blocked"
         db.session.add(call)
         db.session.flush()
         return {"action": "reject", "reason": "busy"}
-    customer = customer_for_caller(caller)
+    customer = known or placeholder_customer(caller)
     ticket = phone_ticket_for(customer, caller)
     call.customer_id, call.ticket_id = customer.id, ticket.id
     ringing_calls()[ticket.id] = call
@@ -167,18 +226,15 @@ def new_call(data: dict) -> dict:
     if work is not None and work.state == "waiting":
         work = engine.route_item(work.id)
     decision = decision_for(call, work)
-    # The call row is inserted once, complete, at the end: a duplicate callId fails on
-    # its unique key at this flush and the webhook replays it (see calls_api); pushes
-    # and jobs wait for the commit, so the loser announces nothing.
-    db.session.add(call)
-    db.session.flush()
+    # The call row is inserted once, complete, at the end, by one statement (no flush):
+    # a duplicate callId fails on its unique key here and the webhook replays it (see
+    # calls_api); pushes and jobs wait for the commit, so the loser announces nothing.
+    insert_now(db.session, call)
     return decision
 
 
 def ringing_calls() -> dict:
     """Calls being routed in this transaction, by ticket id (the pop needs no query)."""
-    from core.db import scratch
-
     return scratch(db.session(), "ringing_calls")
 
 
@@ -246,7 +302,9 @@ def hangup(data: dict) -> dict:
     if call.customer_id:
         timeline.record(call.customer_id, "call", channel="phone", direction=call.direction, occurred_at=call.initialized_at,
                         summary=_summary(call), ticket_id=call.ticket_id, operator_id=call.operator_id,
-                        ref=f"call:{call.call_id}", detail=call_detail(call))
+                        # The call's state changed to hangup under its lock just now, so
+                        # this ref is new (its unique key still guards it): no lookup.
+                        ref=f"call:{call.call_id}", fresh_ref=True, detail=call_detail(call))
     if call.ticket_id:
         engine.finish_item(call.ticket_id, reason="hangup")
     if answered_by_person and call.direction == "in":

@@ -73,7 +73,10 @@ def scratch(session: Session, name: str) -> dict:
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint was released: the real commit is to come
+        return
     session.info.pop("scratch", None)
+    session.info.pop(_INSERTED, None)
     callbacks = session.info.pop("after_commit", [])
     for callback in callbacks:
         callback()
@@ -84,6 +87,9 @@ def _drop_after_commit(session: Session, previous_transaction) -> None:
     if previous_transaction.parent is None:  # the outermost transaction, not a savepoint
         session.info.pop("after_commit", None)
         session.info.pop("scratch", None)
+        for obj in session.info.pop(_INSERTED, ()):
+            if obj in session:
+                session.expunge(obj)
 
 
 def is_postgres(session_or_engine) -> bool:
@@ -141,7 +147,6 @@ def insert_now(session, obj) -> None:
     not related objects, and insert related rows yourself.
     """
     from sqlalchemy import inspect as sa_inspect
-    from sqlalchemy.orm import make_transient_to_detached
 
     mapper = sa_inspect(type(obj))
     row: dict = {}
@@ -158,5 +163,18 @@ def insert_now(session, obj) -> None:
         row[column.key] = obj.__dict__[attr.key]
     new_id = session.execute(_insert_returning_id(mapper.local_table), row).scalar_one()
     setattr(obj, pk_attr.key, new_id)
+    attach_inserted(session, obj)
+
+
+_INSERTED = "inserted_rows"
+
+
+def attach_inserted(session, obj) -> None:
+    """Put ``obj``, just INSERTed by hand with every column and its id set, in ``session``
+    as a row it loaded (no read back).  A rollback of the transaction forgets it, as the
+    unit of work forgets the rows it inserted (SQLite may hand out the same id again)."""
+    from sqlalchemy.orm import make_transient_to_detached
+
     make_transient_to_detached(obj)
     session.add(obj)
+    session.info.setdefault(_INSERTED, []).append(obj)

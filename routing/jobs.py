@@ -29,7 +29,7 @@ def route_fresh():
     """Drain the fresh-items list (store.route_soon), one transaction per item."""
     from routing.store import drain_fresh
 
-    return drain_fresh(_in_own_transaction(engine.route_item))
+    return drain_fresh(_in_own_transaction(engine.route))
 
 
 @job
@@ -37,7 +37,7 @@ def route_due():
     """Periodic (every second): items whose escalation time has come are routed again."""
     from routing.store import put_back_due, take_due
 
-    route_one = _in_own_transaction(engine.route_item)
+    route_one = _in_own_transaction(engine.route)
     due = take_due()
     for index, work_id in enumerate(due):
         try:

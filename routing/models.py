@@ -15,6 +15,8 @@ class OperatorState(Base):
     """An operator's presence; one row per user, created on first use."""
 
     __tablename__ = "operator_states"
+    # Routing's candidates: available operators, fewest open items first, then longest idle.
+    __table_args__ = (Index("ix_operator_states_by_load", "presence", "load_total", "idle_since", "user_id"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     presence: Mapped[str] = mapped_column(String(12), default="offline")

@@ -25,6 +25,7 @@ RANK_ORDER = ("platinum", "gold", "silver", "bronze", "new")
 CHANNELS = ("phone", "email", "web", "chat")
 PRIORITY_ORDER = ("urgent", "high", "normal", "low")
 PREFERENCES = ("lowest", "highest")
+TIERS = (1, 2, 3)
 DEFAULT_CAPACITY = {"phone": 1, "email": 3, "web": 3, "chat": 2}
 # Items an operator may be holding at once, whatever the channel mix.
 PRESENCE_TAKING_WORK = "available"
@@ -185,6 +186,18 @@ def step_in_force(policy: dict, item: Item, now: datetime) -> dict:
         if step["after_s"] <= waited:
             current = step
     return current or steps_for(policy, item.rank, item.channel)[0]
+
+
+def tiers_in_order(step: dict) -> list[int] | None:
+    """The tiers a step may use, in its preferred order; None when it has no preference
+    (then every allowed tier is equal and load decides)."""
+    allowed = [tier for tier in TIERS if tier >= step["min_tier"]]
+    prefer = step.get("prefer")
+    if prefer == "lowest":
+        return allowed
+    if prefer == "highest":
+        return allowed[::-1]
+    return None
 
 
 def next_widening_at(policy: dict, item: Item, now: datetime) -> float | None:

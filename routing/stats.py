@@ -14,7 +14,7 @@ from core.redis_conn import get_redis
 from extensions import db
 from routing import policy as P
 from routing.models import OperatorState, RoutingEvent, WorkItem
-from routing.store import current_policy
+from routing.store import policy_in_force
 
 SLA_RISK_WINDOW = timedelta(minutes=15)
 HISTORY_KEY = "tsunagu:queue-stats:history"
@@ -66,7 +66,7 @@ def operators() -> list[dict]:
     (plain columns, no ORM objects: the board asks for this every second)."""
     from accounts.models import User, effective_roles
 
-    policy = current_policy()
+    policy = policy_in_force()
     load_columns = [getattr(OperatorState, f"load_{channel}") for channel in P.CHANNELS]
     rows = db.session.execute(
         select(User.id, User.username, User.name, User.tier, User.skills, User.extension, User.roles_csv,
@@ -131,14 +131,13 @@ def push_if_changed() -> bool:
 
 def retry_waiting(limit: int = 200) -> int:
     """Route waiting items again (in service order); returns how many got someone."""
-    from routing.engine import route_item
+    from routing.engine import route
 
     ids = db.session.scalars(select(WorkItem.id).where(WorkItem.state == "waiting")
                              .order_by(WorkItem.priority_order, WorkItem.rank_order, WorkItem.waiting_since)
                              .limit(limit)).all()
     placed = 0
     for work_id in ids:
-        work = route_item(work_id)
-        if work is not None and work.state != "waiting":
+        if route(work_id) in ("offered", "assigned"):
             placed += 1
     return placed

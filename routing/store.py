@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import time
 from datetime import timedelta
+from functools import cache
 
 from flask import current_app, g, has_request_context
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 
 from core import jobs
 from core.db import on_commit, utcnow
@@ -16,7 +17,14 @@ from core.redis_conn import get_redis
 from extensions import db
 from routing import policy as P
 from routing.events import offer_created, offer_decided
-from routing.models import Offer, RoutingEvent, RoutingPolicyRow, WorkItem
+from routing.models import Offer, RoutingEvent, RoutingPolicyRow
+
+
+def _sql(statement, params=None):
+    """Run a Core statement on the session's connection (its current transaction; no
+    autoflush, none of the ORM's per-statement work)."""
+    return db.session.connection().execute(statement, params)
+
 
 # --- policy --------------------------------------------------------------------------
 
@@ -33,10 +41,12 @@ def forget_policies() -> None:
     _policy_cache.clear()
 
 
-def _policy_version() -> int:
-    """The policy's version: one Redis GET (cheaper than a query); the database answers
-    when Redis has not got it yet, and ``save_policy`` updates it after commit."""
-    cached = get_redis().get(POLICY_VERSION_KEY)
+def _policy_version(cached: bytes | str | None = None) -> int:
+    """The policy's version: one Redis GET (cheaper than a query), or ``cached``, what a
+    pipeline read from that key; the database answers when Redis has not got it yet, and
+    ``save_policy`` updates it after commit."""
+    if cached is None:
+        cached = get_redis().get(POLICY_VERSION_KEY)
     if cached is not None:
         return int(cached)
     version = db.session.scalar(select(RoutingPolicyRow.version).where(RoutingPolicyRow.id == 1)) or 1
@@ -44,11 +54,11 @@ def _policy_version() -> int:
     return version
 
 
-def current_policy() -> dict:
-    """The policy in force.  Validated documents are cached per process by version."""
-    if has_request_context() and "routing_policy" in g:
-        return g.routing_policy
-    version = _policy_version()
+def policy_in_force(version_read: bytes | str | None = None) -> dict:
+    """The policy in force, validated and cached per process by version: one Redis GET.
+    Shared by every caller in the process — read it, never edit it (``current_policy``
+    gives an editable copy)."""
+    version = _policy_version(version_read)
     document = _policy_cache.get(version)
     if document is None:
         row = policy_row()
@@ -56,7 +66,15 @@ def current_policy() -> dict:
         document["version"] = version
         _policy_cache.clear()
         _policy_cache[version] = document
-    document = copy.deepcopy(document)  # callers may edit their copy (the admin form round-trip)
+    return document
+
+
+def current_policy() -> dict:
+    """An editable copy of the policy in force (the API and the admin form round-trip
+    it), the same one for the rest of the request."""
+    if has_request_context() and "routing_policy" in g:
+        return g.routing_policy
+    document = copy.deepcopy(policy_in_force())
     if has_request_context():
         g.routing_policy = document
     return document
@@ -92,43 +110,68 @@ def save_policy(document: dict, expected_version: int | None, actor_id: int | No
 
 # --- events ----------------------------------------------------------------------------
 
-def record_event(kind: str, work: WorkItem | None, *, operator_id: int | None = None,
+_INSERT_EVENT = insert(RoutingEvent.__table__)
+
+
+def record_event(kind: str, work, *, operator_id: int | None = None,
                  actor_id: int | None = None, detail: dict | None = None) -> None:
-    db.session.add(RoutingEvent(kind=kind, work_item_id=work.id if work else None,
-                                ticket_id=work.ticket_id if work else None,
-                                operator_id=operator_id if operator_id is not None else (work.operator_id if work else None),
-                                actor_id=actor_id, detail=detail or {}))
+    """Keep what routing did and why.  ``work``: the WorkItem (or the engine's row of it).
+    One Core INSERT on the session's connection, at once (no unit-of-work flush)."""
+    holder = operator_id if operator_id is not None else (work.operator_id if work is not None else None)
+    _sql(_INSERT_EVENT, {"at": utcnow(), "kind": kind, "work_item_id": work.id if work is not None else None,
+                         "ticket_id": work.ticket_id if work is not None else None, "operator_id": holder,
+                         "actor_id": actor_id, "detail": detail or {}})
 
 
 # --- offers ----------------------------------------------------------------------------
 
-def offer_payload(offer: Offer) -> dict:
+@cache
+def _customer_of_ticket_statement():
+    from customers.models import Customer
     from tickets.models import Ticket
 
-    ticket = db.session.get(Ticket, offer.ticket_id)
-    customer = None
-    if ticket is not None:
-        from customers.models import Customer
-
-        found = db.session.get(Customer, ticket.customer_id)
-        if found is not None:
-            customer = {"id": found.id, "name": found.name, "rank": found.rank}
-    return {"offer_id": offer.id, "ticket_id": offer.ticket_id, "channel": offer.channel, "customer": customer,
-            "expires_at": offer.expires_at.isoformat(), "state": offer.state, "operator_id": offer.operator_id}
+    customers, tickets = Customer.__table__, Ticket.__table__
+    return (select(customers.c.id, customers.c.name, customers.c.rank_override, customers.c.rank_computed)
+            .join_from(tickets, customers, customers.c.id == tickets.c.customer_id)
+            .where(tickets.c.id == bindparam("ticket_id")))
 
 
-def create_offer(work: WorkItem, operator_id: int, policy: dict) -> Offer:
+def _customer_of_ticket(ticket_id: int) -> dict | None:
+    """The ticket's customer as an offer shows it (one read)."""
+    row = _sql(_customer_of_ticket_statement(), {"ticket_id": ticket_id}).first()
+    if row is None:
+        return None
+    return {"id": row.id, "name": row.name, "rank": row.rank_override or row.rank_computed or "new"}
+
+
+def offer_payload(offer: Offer) -> dict:
+    return _payload(offer.id, offer.ticket_id, offer.channel, offer.expires_at, offer.state, offer.operator_id)
+
+
+def _payload(offer_id: int, ticket_id: int, channel: str, expires_at, state: str, operator_id: int) -> dict:
+    return {"offer_id": offer_id, "ticket_id": ticket_id, "channel": channel,
+            "customer": _customer_of_ticket(ticket_id), "expires_at": expires_at.isoformat(), "state": state,
+            "operator_id": operator_id}
+
+
+_INSERT_OFFER = insert(Offer.__table__).returning(Offer.__table__.c.id)
+
+
+def create_offer(work, operator_id: int, policy: dict) -> int:
+    """Offer the item (a WorkItem or the engine's row of it) to the operator; returns the
+    offer's id.  One INSERT; the offer reaches the console after commit."""
     timeout = policy["offer_timeout_s"]
-    offer = Offer(work_item_id=work.id, ticket_id=work.ticket_id, operator_id=operator_id, channel=work.channel,
-                  expires_at=utcnow() + timedelta(seconds=timeout))
-    db.session.add(offer)
-    db.session.flush()
-    record_event("offered", work, operator_id=operator_id, detail={"offer_id": offer.id, "timeout_s": timeout})
-    push("offer", offer_payload(offer), user_room(operator_id))
+    expires_at = utcnow() + timedelta(seconds=timeout)
+    offer_id = _sql(_INSERT_OFFER, {"work_item_id": work.id, "ticket_id": work.ticket_id, "operator_id": operator_id,
+                                    "channel": work.channel, "state": "pending", "created_at": utcnow(),
+                                    "expires_at": expires_at, "decided_at": None, "reason": None}).scalar_one()
+    record_event("offered", work, operator_id=operator_id, detail={"offer_id": offer_id, "timeout_s": timeout})
+    push("offer", _payload(offer_id, work.ticket_id, work.channel, expires_at, "pending", operator_id),
+         user_room(operator_id))
     # Its time-out comes from the once-a-second offer-expiry sweep (no job per offer).
-    offer_created.send(current_app._get_current_object(), offer_id=offer.id, ticket_id=offer.ticket_id,
-                       operator_id=operator_id, channel=offer.channel)
-    return offer
+    offer_created.send(current_app._get_current_object(), offer_id=offer_id, ticket_id=work.ticket_id,
+                       operator_id=operator_id, channel=work.channel)
+    return offer_id
 
 
 def push_revoked(offer: Offer) -> None:
@@ -138,8 +181,9 @@ def push_revoked(offer: Offer) -> None:
          user_room(offer.operator_id))
 
 
-def assign_ticket(work: WorkItem, operator_id: int, *, by: int | None = None) -> None:
-    """Give the ticket to the operator (through the tickets service) and record it."""
+def assign_ticket(work, operator_id: int, *, by: int | None = None) -> None:
+    """Give the ticket to the operator (through the tickets service) and record it.
+    ``work``: the WorkItem or the engine's row of it."""
     from tickets.service import assign_from_routing
 
     assign_from_routing(work.ticket_id, operator_id)
@@ -165,6 +209,16 @@ def remember_rejection(work_id: int, operator_id: int, cooldown_s: int) -> None:
 def rejected_by(work_id: int) -> set[int]:
     members = get_redis().zrangebyscore(f"tsunagu:rejected:item:{work_id}", time.time(), "+inf")
     return {int(m) for m in members}
+
+
+def policy_and_rejections(work_id: int) -> tuple[dict, set[int]]:
+    """What a decision needs from Redis in one round trip: the policy in force and the
+    operators who rejected the item lately."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.get(POLICY_VERSION_KEY)
+    pipe.zrangebyscore(f"tsunagu:rejected:item:{work_id}", time.time(), "+inf")
+    version, members = pipe.execute()
+    return policy_in_force(version), {int(m) for m in members}
 
 
 def items_rejected_by_operator(operator_id: int) -> set[int]:

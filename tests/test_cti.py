@@ -275,3 +275,88 @@ def test_answer_after_the_console_accepted_pops_nothing_again(app, cti, senior, 
     assert pops == 1
     assert (work.state, work.operator_id) == ("assigned", senior)
     assert call_row(app, "t-acc").state == "answer"
+
+
+@pytest.fixture
+def published(redis_url):
+    """What this process publishes on Flask-SocketIO's Redis channel: ``published()``
+    returns the ``(event, data)`` of the messages seen so far (waiting ``wait`` s), in order."""
+    import json
+    import time
+
+    import redis
+
+    subscriber = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+    subscriber.subscribe("flask-socketio")
+    seen = []
+
+    def _published(wait=0.5):
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            message = subscriber.get_message(timeout=0.05)
+            if message is not None and (body := json.loads(message["data"])).get("method") == "emit":
+                seen.append((body["event"], body["data"][0]))
+        return seen
+
+    yield _published
+    subscriber.close()
+
+
+def test_the_pop_of_a_known_caller_is_published_first_with_their_story(app, cti, senior, published):
+    """Profile, last purchase, the ten newest timeline items, open tickets (this call's
+    included), the last contact before this call; published before the offer."""
+    from datetime import timedelta
+
+    from core.db import utcnow
+    from customers import timeline
+    from customers.models import Purchase
+    from extensions import db
+
+    customer = platinum_customer(app)
+    now = utcnow()
+    with app.app_context():
+        db.session.add(Purchase(customer_id=customer, product="緑茶セット", quantity=1, amount=3200,
+                                purchased_at=now - timedelta(days=3)))
+        for day in range(12):
+            timeline.record(customer, "email", channel="email", direction="in", summary=f"メール {day}",
+                            occurred_at=now - timedelta(days=20 - day))
+        db.session.commit()
+    assert cti(event="newCall", **{"from": "03-1234-5678"}, to="100", direction="in", callId="story-1") \
+        .get_json()["action"] == "dial"
+    events = [event for event, _ in published()]
+    assert events.index("screen_pop") < events.index("offer")
+    pop = next(data for event, data in published(wait=0) if event == "screen_pop")
+    ticket_id = call_row(app, "story-1").ticket_id
+    assert pop["call_id"] == "story-1" and pop["ticket_id"] == ticket_id and pop["caller"] == "+81312345678"
+    profile = pop["customer"]
+    assert (profile["id"], profile["name"], profile["rank"]) == (customer, "山田 花子", "platinum")
+    assert profile["phones"] == ["+81312345678"] and profile["phones_display"] == ["03-1234-5678"]
+    assert profile["last_purchase"]["product"] == "緑茶セット" and profile["last_purchase"]["amount"] == 3200
+    recent = pop["recent_interactions"]
+    assert len(recent) == 10 and recent[0]["ticket_id"] == ticket_id  # this call's ticket is the newest
+    assert [item["occurred_at"] for item in recent] == sorted((item["occurred_at"] for item in recent), reverse=True)
+    assert pop["last_contact"]["summary"] == "メール 11"  # the newest contact before this call
+    assert [t["id"] for t in pop["open_tickets"]] == [ticket_id]
+    assert pop["suggested_articles"] == [] and pop["call_count"] == 0
+
+
+def test_a_pop_waits_for_the_commit_and_a_rollback_drops_it(app, published):
+    """``push_first`` publishes at the outermost commit, before ``push``'s, never at a
+    savepoint's release, and nothing after a rollback."""
+    from core.realtime import push, push_first
+    from extensions import db
+
+    with app.app_context():
+        push("later", {"n": 1}, "room")
+        push_first("first", {"n": 2}, "room")
+        assert published(wait=0.2) == []
+        db.session.commit()
+        assert [event for event, _ in published()] == ["first", "later"]
+        push_first("after the savepoint", {"n": 3}, "room")
+        with db.session.begin_nested():
+            pass
+        assert len(published(wait=0.2)) == 2
+        db.session.commit()
+        push_first("dropped", {"n": 4}, "room")
+        db.session.rollback()
+    assert [event for event, _ in published()] == ["first", "later", "after the savepoint"]

@@ -62,6 +62,43 @@ def test_after_commit_callbacks_run_only_after_commit(app):
         assert ran == ["second"]
 
 
+def test_after_commit_callbacks_wait_for_the_outer_commit_not_a_savepoint(app):
+    from sqlalchemy import text
+
+    from core.db import scratch
+    from extensions import db
+
+    ran = []
+    with app.app_context():
+        db.session.execute(text("SELECT 1"))
+        on_commit(db.session(), lambda: ran.append("done"))
+        scratch(db.session(), "handed")["x"] = 1
+        with db.session.begin_nested():
+            db.session.execute(text("SELECT 2"))
+        assert ran == [] and scratch(db.session(), "handed") == {"x": 1}  # a savepoint is not the commit
+        db.session.commit()
+        assert ran == ["done"] and scratch(db.session(), "handed") == {}
+
+
+def test_rows_inserted_by_hand_are_forgotten_on_rollback(app):
+    """``insert_now`` rows are in the session like loaded ones; a rollback drops them (the
+    database may hand out the same id again), a commit keeps them."""
+    from customers import service as customers
+    from extensions import db
+    from tickets import service
+
+    with app.app_context():
+        customer = customers.create({"name": "巻き戻し 太郎"})
+        db.session.commit()
+        held = service.open_ticket(customer, subject="first", channel="web")
+        assert held in db.session
+        db.session.rollback()
+        assert held not in db.session
+        again = service.open_ticket(customers.get(customer.id), subject="second", channel="web")
+        db.session.commit()
+        assert again in db.session and again.subject == "second"
+
+
 def test_unique_username_is_enforced_by_the_database(app, make_user):
     from sqlalchemy.exc import IntegrityError
     from werkzeug.security import generate_password_hash

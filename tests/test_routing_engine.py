@@ -321,3 +321,87 @@ def test_escalations_wait_in_the_due_set_until_their_time(app):
         seen = []
         store.drain_fresh(seen.append)
         assert seen == [8]
+
+
+def test_an_item_needing_a_skill_goes_to_an_operator_who_has_it(app, api, make_user, run_jobs):
+    """Items with required skills are ranked in Python (not by the one-statement choice):
+    the best-placed operator without the skill is passed over."""
+    from accounts.models import User
+    from extensions import db
+    from routing import engine
+    from routing.models import OperatorState, WorkItem
+    from routing.presence import set_presence
+
+    plain, _ = make_user("plain1", roles="operator", tier=1)
+    english, _ = make_user("english1", roles="operator", tier=1, skills=["en"])
+    with app.app_context():
+        for user_id in (plain, english):
+            set_presence(db.session.get(User, user_id), "available")
+        db.session.get(OperatorState, plain).idle_since = utcnow() - timedelta(hours=1)  # first in line
+        set_presence(db.session.get(User, english), "busy")
+        db.session.commit()
+    ticket = new_ticket(api, customer_of_rank(app, "bronze"))
+    with app.app_context():
+        item = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == ticket))
+        item.skills = ["en"]
+        db.session.commit()
+    run_jobs()
+    assert work(app, ticket).state == "waiting"  # the only operator free lacks the skill
+    with app.app_context():
+        set_presence(db.session.get(User, english), "available")
+        db.session.commit()
+        engine.route(work(app, ticket).id)
+        db.session.commit()
+    assert assignee(api, ticket) == english
+
+
+def test_editors_are_not_routed_work_and_routing_keeps_its_record(app, api, make_user, run_jobs):
+    from accounts.models import User
+    from extensions import db
+    from routing.models import OperatorState, RoutingEvent
+    from routing.presence import set_presence
+
+    editor, _ = make_user("editor1", roles="editor", tier=1)
+    operator, _ = make_user("operator1", roles="operator", tier=1)
+    with app.app_context():
+        for user_id in (editor, operator):
+            set_presence(db.session.get(User, user_id), "available")
+        db.session.get(OperatorState, editor).idle_since = utcnow() - timedelta(hours=1)  # first in line
+        db.session.commit()
+    ticket = new_ticket(api, customer_of_rank(app, "bronze"))
+    run_jobs()
+    assert assignee(api, ticket) == operator
+    with app.app_context():
+        events = db.session.scalars(select(RoutingEvent).where(RoutingEvent.ticket_id == ticket)
+                                    .order_by(RoutingEvent.id)).all()
+        assert [(e.kind, e.operator_id) for e in events] == [("queued", None), ("assigned", operator)]
+        assert events[0].detail == {"rank": "bronze", "channel": "email"}
+        assert events[0].work_item_id == events[1].work_item_id == work(app, ticket).id
+        assert events[1].detail["wait_s"] >= 0
+        state = db.session.get(OperatorState, operator)
+        assert (state.load_email, state.load_total) == (1, 1)
+
+
+def test_a_queue_rolled_back_leaves_no_item_behind(app):
+    """queue_ticket writes its item with Core and hands the session a copy; a rollback
+    forgets that copy, so a new ticket after it (SQLite may reuse the id) works."""
+    from customers import service as customers
+    from extensions import db
+    from routing import engine
+    from routing.models import WorkItem
+    from tickets import service as tickets
+
+    with app.app_context():
+        customer = customers.create({"name": "顧客"})
+        db.session.commit()
+        # A caller still holds the item's copy (not the ticket's: that is tickets' concern).
+        held = engine.queued_in_this_transaction(
+            tickets.open_ticket(customer, subject="rolled back", channel="email").id)
+        db.session.rollback()
+        ticket = tickets.open_ticket(customer, subject="kept", channel="email")
+        queued = engine.queued_in_this_transaction(ticket.id)
+        assert queued is not None and queued.state == "waiting"
+        db.session.commit()
+        items = db.session.scalars(select(WorkItem)).all()
+        assert [(item.ticket_id, item.state) for item in items] == [(ticket.id, "waiting")]
+        assert held not in db.session

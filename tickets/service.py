@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy import update as sql_update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from core.db import insert_now, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -284,27 +286,54 @@ def update(ticket: Ticket, changes: dict, actor=None, *, expected_version: int |
     return ticket
 
 
-def assign_from_routing(ticket_id: int, operator_id: int) -> Ticket:
+def assign_from_routing(ticket_id: int, operator_id: int) -> None:
     """Routing chose ``operator_id`` (it holds the locks and checked capacity): assign
     without permission or version checks, on the timeline, announced after commit.
-    No ``ticket_changed`` is sent — routing made this change itself."""
-    ticket = get(ticket_id)
-    if ticket.assignee_id == operator_id:
-        return ticket
+    No ``ticket_changed`` is sent — routing made this change itself.  Every routed ticket
+    passes here, so it is three prebuilt statements and no unit-of-work flush."""
+    if db.session.dirty or db.session.new:
+        db.session.flush()  # the statements below read and write the rows themselves
+    previous = db.session.execute(_ASSIGNEE_OF, {"ticket_id": ticket_id}).first()
+    if previous is None:
+        raise NotFound("No such ticket.")
+    if previous.assignee_id == operator_id:
+        return
     now = utcnow()
-    previous = ticket.assignee_id
-    summary = f"#{ticket.id} → {_user_name(operator_id)}"  # read before the changes: one UPDATE below
-    ref = f"ticket:{ticket.id}:v{ticket.version}:assign"
-    ticket.assignee_id = operator_id
-    _touch(ticket, now)
-    # ``fresh_ref``: the claim that led here happens once (its conditional update), so the
-    # ref's unique key is the guard and no lookup is needed.
-    timeline.record(ticket.customer_id, "assignment", summary=summary, channel=ticket.channel, occurred_at=now,
-                    ticket_id=ticket.id, ref=ref, fresh_ref=True,
-                    detail={"from": previous, "to": operator_id, "by": "routing"})
-    db.session.flush()
-    _announce(ticket, assigned_to=operator_id)
-    return ticket
+    row = db.session.execute(_ASSIGN, {"ticket_id": ticket_id, "operator_id": operator_id, "now": now}).one()
+    loaded = db.session.identity_map.get(identity_key(Ticket, ticket_id))
+    if loaded is not None:  # e.g. the call's ticket, opened in this request: keep it true
+        for key, value in (("assignee_id", operator_id), ("version", row.version), ("updated_at", now)):
+            set_committed_value(loaded, key, value)
+    name = row.operator_name or f"user {operator_id}"
+    # The ref's unique key is the guard (the claim that led here happens once): no lookup.
+    timeline.record_new(row.customer_id, [dict(
+        kind="assignment", summary=f"#{ticket_id} → {name}", channel=row.channel, occurred_at=now,
+        ticket_id=ticket_id, ref=f"ticket:{ticket_id}:v{previous.version}:assign",
+        detail={"from": previous.assignee_id, "to": operator_id, "by": "routing"})])
+    event = {"ticket_id": ticket_id, "version": row.version}
+    push("ticket_updated", event, ticket_room(ticket_id))
+    push("ticket_updated", event, user_room(operator_id))
+    push("ticket_assigned", {"ticket_id": ticket_id}, user_room(operator_id))
+
+
+_tickets = Ticket.__table__
+_ASSIGNEE_OF = select(_tickets.c.assignee_id, _tickets.c.version).where(_tickets.c.id == bindparam("ticket_id"))
+
+
+def _assign_statement():
+    from accounts.models import User
+
+    users = User.__table__
+    operator_name = (select(func.coalesce(func.nullif(users.c.name, ""), users.c.username))
+                     .where(users.c.id == bindparam("operator_id")).scalar_subquery())
+    return (sql_update(_tickets).where(_tickets.c.id == bindparam("ticket_id"))
+            .values(assignee_id=bindparam("operator_id"), version=_tickets.c.version + 1,
+                    updated_at=bindparam("now"))
+            .returning(_tickets.c.customer_id, _tickets.c.channel, _tickets.c.version,
+                       operator_name.label("operator_name")))
+
+
+_ASSIGN = _assign_statement()
 
 
 def _user_name(user_id: int | None) -> str:
