@@ -10,6 +10,11 @@ the database sits idle.  Here every connection takes an exclusive ``flock`` on
 and drops it at commit or rollback.  Waiting writers poll the lock file every fraction
 of a millisecond, so the next one starts as soon as the last one commits.  Reads never
 take it (WAL readers do not block writers).
+
+SQLite's automatic checkpoint runs inside COMMIT and would keep the turn while it copies
+the WAL into the database (hundreds of milliseconds on a big file).  So it is switched
+off, and a connection checkpoints (PASSIVE: never waits, never blocks writers) after its
+commit has given the turn back, once the WAL has grown past ``CHECKPOINT_BYTES``.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import time
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 WAIT_LIMIT_S = 10.0  # as PRAGMA busy_timeout: then "database is locked", as without this
 _POLL_S = (0.0001, 0.0002, 0.0005, 0.001)  # short first, never more than 1 ms
+CHECKPOINT_BYTES = 4 * 1024 * 1024  # about SQLite's own threshold (1,000 pages)
 
 
 def _begins_write(sql: str) -> bool:
@@ -37,6 +43,9 @@ class TakingTurnsConnection(sqlite3.Connection):
         in_memory = path == ":memory:" or path.startswith("file::memory:") or "mode=memory" in path
         self._turn_fd = None if in_memory else os.open(f"{path}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._has_turn = False
+        self._wal_path = None if in_memory else f"{path}-wal"
+        if not in_memory:
+            super().execute("PRAGMA wal_autocheckpoint=0")
 
     def take_turn(self) -> None:
         if self._turn_fd is None or self._has_turn:
@@ -75,6 +84,15 @@ class TakingTurnsConnection(sqlite3.Connection):
             super().commit()
         finally:
             self.end_turn()
+        self._checkpoint_if_large()
+
+    def _checkpoint_if_large(self) -> None:
+        try:
+            large = self._wal_path is not None and os.stat(self._wal_path).st_size > CHECKPOINT_BYTES
+        except OSError:  # no WAL (yet)
+            return
+        if large:
+            super().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def rollback(self):
         try:

@@ -96,3 +96,21 @@ def test_writers_in_several_processes_lose_nothing(database):
         assert worker.exitcode == 0
     with _connect(database) as connection:
         assert connection.execute("SELECT count(*), count(DISTINCT who) FROM items").fetchone() == (600, 600)
+
+
+def test_the_wal_is_checkpointed_after_the_commit_outside_the_turn(database, monkeypatch):
+    """Automatic checkpoints are off (they would run inside COMMIT, in the turn); a large
+    WAL is checkpointed after the turn is given back."""
+    import core.sqlite_writers as writers
+
+    monkeypatch.setattr(writers, "CHECKPOINT_BYTES", 64 * 1024)
+    connection = _connect(database)
+    assert connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    checkpoints = []
+    connection.set_trace_callback(lambda sql: checkpoints.append(_turn_is_free(database))
+                                  if "wal_checkpoint" in sql else None)
+    for index in range(50):
+        connection.execute("INSERT INTO items (who) VALUES (?)", ("x" * 4000 + str(index),))
+        connection.commit()
+    assert checkpoints and all(checkpoints)  # each ran with the turn free
+    connection.close()
