@@ -7,6 +7,7 @@ once the data is durable — a Socket.IO push, a job enqueue — is registered w
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.orm import DeclarativeBase, Session, registry
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -79,7 +82,12 @@ def _run_after_commit(session: Session) -> None:
     session.info.pop(_INSERTED, None)
     callbacks = session.info.pop("after_commit", [])
     for callback in callbacks:
-        callback()
+        try:
+            callback()
+        except Exception:
+            # The data is committed: the request or job succeeded.  What follows a commit
+            # (pushes, job kicks) is redone by the periodic sweeps, e.g. while Redis is down.
+            log.exception("after-commit work failed; the periodic sweeps will catch up")
 
 
 @event.listens_for(Session, "after_soft_rollback")

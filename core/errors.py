@@ -188,7 +188,10 @@ def register(app: Flask) -> None:
             return _http_error(error)
         log.exception("unexpected error on %s %s", request.method, request.path)
         from extensions import db
-        db.session.rollback()
+        try:
+            db.session.rollback()
+        except Exception:  # the session is mid-commit or its connection is gone: drop it
+            db.session.remove()
         if _is_unavailable(error):
             return error_response(503, "A backing service is unavailable; try again shortly.",
                                   headers={"Retry-After": "2"})

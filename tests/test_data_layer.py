@@ -80,6 +80,23 @@ def test_after_commit_callbacks_wait_for_the_outer_commit_not_a_savepoint(app):
         assert ran == ["done"] and scratch(db.session(), "handed") == {}
 
 
+def test_a_failing_after_commit_callback_leaves_the_commit_and_the_others_alone(app):
+    """The data is committed before the callbacks run: one failing (Redis down while a
+    routing kick is queued) must not turn the request into an error or skip the rest."""
+    from extensions import db
+
+    ran = []
+
+    def fails():
+        raise ConnectionError("redis down")
+
+    with app.app_context():
+        on_commit(db.session(), fails)
+        on_commit(db.session(), lambda: ran.append("after"))
+        db.session.commit()
+        assert ran == ["after"]
+
+
 def test_rows_inserted_by_hand_are_forgotten_on_rollback(app):
     """``insert_now`` rows are in the session like loaded ones; a rollback drops them (the
     database may hand out the same id again), a commit keeps them."""
