@@ -18,9 +18,8 @@ from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import make_transient_to_detached, object_session
-from sqlalchemy.orm.util import identity_key
 
-from core.db import on_commit, scratch
+from core.db import loaded, on_commit, scratch
 
 EPOCH_KEY = "tsunagu:users:epoch"
 MAX_AGE_S = 30.0
@@ -75,7 +74,7 @@ def load(session, user_model, user_id: int):
 def _attach(session, user_model, values: dict):
     """A fresh instance per request (a request may change its user) that the session
     treats as loaded: no SQL, no pending changes."""
-    existing = session.identity_map.get(identity_key(user_model, values["id"]))
+    existing = loaded(session, user_model, values["id"])
     if existing is not None:
         return existing
     user = user_model(**values)

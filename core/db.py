@@ -186,3 +186,19 @@ def attach_inserted(session, obj) -> None:
     make_transient_to_detached(obj)
     session.add(obj)
     session.info.setdefault(_INSERTED, []).append(obj)
+
+
+def loaded(session, model, key):
+    """The session's copy of ``model`` row ``key`` if it has one (no query), else None."""
+    from sqlalchemy.orm.util import identity_key
+
+    return session.identity_map.get(identity_key(model, key))
+
+
+def written_by_hand(obj, **values) -> None:
+    """A statement just wrote ``values`` to ``obj``'s row: the loaded copy follows,
+    as if it had read them (nothing pending, no flush)."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    for name, value in values.items():
+        set_committed_value(obj, name, value)

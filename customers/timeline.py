@@ -6,10 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import load_only
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
-from core.db import utcnow
+from core.db import loaded, utcnow, written_by_hand
 from core.pagination import by_time_desc
 from customers.models import Customer, Interaction
 from extensions import db
@@ -81,9 +79,9 @@ _MOVE_LAST_CONTACT = (update(_customers)
 def _moved_last_contact(customer_id: int, when: datetime) -> None:
     """One conditional UPDATE (never moves it back); the loaded customer, if any, follows."""
     db.session.execute(_MOVE_LAST_CONTACT, {"customer_id": customer_id, "when": when})
-    loaded = db.session.identity_map.get(identity_key(Customer, customer_id))
-    if loaded is not None and (loaded.last_contact_at is None or loaded.last_contact_at < when):
-        set_committed_value(loaded, "last_contact_at", when)
+    customer = loaded(db.session, Customer, customer_id)
+    if customer is not None and (customer.last_contact_at is None or customer.last_contact_at < when):
+        written_by_hand(customer, last_contact_at=when)
 
 
 def to_dict(item: Interaction) -> dict:

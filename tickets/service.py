@@ -11,10 +11,8 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import bindparam, func, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
-from core.db import insert_now, utcnow
+from core.db import insert_now, loaded, utcnow, written_by_hand
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.realtime import push, ticket_room, user_room
 from core.sanitize import render_markdown
@@ -300,10 +298,9 @@ def assign_from_routing(ticket_id: int, operator_id: int) -> None:
         return
     now = utcnow()
     row = db.session.execute(_ASSIGN, {"ticket_id": ticket_id, "operator_id": operator_id, "now": now}).one()
-    loaded = db.session.identity_map.get(identity_key(Ticket, ticket_id))
-    if loaded is not None:  # e.g. the call's ticket, opened in this request: keep it true
-        for key, value in (("assignee_id", operator_id), ("version", row.version), ("updated_at", now)):
-            set_committed_value(loaded, key, value)
+    in_session = loaded(db.session, Ticket, ticket_id)
+    if in_session is not None:  # e.g. the call's ticket, opened in this request: keep it true
+        written_by_hand(in_session, assignee_id=operator_id, version=row.version, updated_at=now)
     name = row.operator_name or f"user {operator_id}"
     # The ref's unique key is the guard (the claim that led here happens once): no lookup.
     timeline.record_new(row.customer_id, [dict(
