@@ -76,7 +76,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     errors.register(app)
 
     # 7. Real time through the Redis message queue (shared by every web and worker process).
-    socketio.init_app(app, message_queue=app.config["REDIS_URL"], async_mode="threading",
+    from core.socket_queue import client_manager
+
+    queue_options = {"message_queue": app.config["REDIS_URL"]}
+    manager = client_manager(app.config["REDIS_URL"])
+    if manager is not None:  # publishes a transaction's pushes in one round trip
+        queue_options["client_manager"] = manager
+    socketio.init_app(app, **queue_options, async_mode="threading",
                       cors_allowed_origins=[], logger=False, engineio_logger=False)
     from console import socket as console_socket
 

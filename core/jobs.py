@@ -87,6 +87,23 @@ class Batched:
     def drain(self, handle: Callable[[int], Any], batch: int = 50, *, distinct: bool = False) -> int:
         """``handle(item)`` for each item in arrival order (each once per batch with
         ``distinct``); returns how many were handled."""
+
+        def handle_each(items: list[int]) -> None:
+            for index, item in enumerate(items):
+                try:
+                    handle(item)
+                except BaseException:
+                    self._put_back(items[index:])
+                    raise
+
+        return self._drain(handle_each, batch, distinct, put_back_on_failure=False)
+
+    def drain_batches(self, handle: Callable[[list[int]], Any], batch: int = 50) -> int:
+        """``handle(items)`` for up to ``batch`` items at a time, in arrival order; if it
+        fails the whole batch goes back (the handler must be safe to run again)."""
+        return self._drain(handle, batch, False, put_back_on_failure=True)
+
+    def _drain(self, handle_list, batch: int, distinct: bool, *, put_back_on_failure: bool) -> int:
         from core.redis_conn import get_redis
 
         client = get_redis()
@@ -98,13 +115,19 @@ class Batched:
                 return handled
             if distinct:
                 items = list(dict.fromkeys(items))
-            for index, item in enumerate(items):
-                try:
-                    handle(item)
-                except BaseException:
-                    client.lpush(self.items_key, *reversed(items[index:]))
-                    raise
-                handled += 1
+            try:
+                handle_list(items)
+            except BaseException:
+                if put_back_on_failure:
+                    self._put_back(items)
+                raise
+            handled += len(items)
+
+    def _put_back(self, items: list[int]) -> None:
+        """Items not handled go back to the head of the list, in order."""
+        from core.redis_conn import get_redis
+
+        get_redis().lpush(self.items_key, *reversed(items))
 
 
 def enqueue_in(seconds: float, func: Callable | str, *args, queue_name: str = "high",

@@ -86,6 +86,8 @@ class Waiting(NamedTuple):
 _WAITING_COLUMNS = (ITEMS.c.id, ITEMS.c.ticket_id, ITEMS.c.channel, ITEMS.c.rank, ITEMS.c.priority,
                     ITEMS.c.waiting_since, ITEMS.c.skills, ITEMS.c.version)
 _READ_WAITING = select(*_WAITING_COLUMNS).where(ITEMS.c.id == bindparam("work_id"), ITEMS.c.state == "waiting")
+_READ_WAITING_MANY = select(*_WAITING_COLUMNS).where(ITEMS.c.id.in_(bindparam("work_ids", expanding=True)),
+                                                     ITEMS.c.state == "waiting")
 
 
 def _waiting_of(row) -> Waiting:
@@ -515,6 +517,35 @@ def route(work_id: int) -> str | None:
     if item is None:
         return None
     policy, excluded = store.policy_and_rejections(work_id)
+    return _route_waiting(item, policy, excluded)
+
+
+ROUTE_BATCH = 20  # items routed per transaction by the drain job (SQLite: see route_batch_size)
+
+
+def route_batch_size() -> int:
+    """How many items one transaction routes: fewer on SQLite, where the transaction holds
+    the only write lock and web requests wait for it."""
+    return ROUTE_BATCH if is_postgres(db.session) else 5
+
+
+def route_many(work_ids: list[int]) -> dict[int, str | None]:
+    """``route`` for several items in one transaction (the drain job's batches): the items
+    in one read, the policy and their rejections in one Redis round trip, the routing
+    events in one INSERT, the pushes in one publish at commit.  The caller commits."""
+    db.session.flush()
+    items = {row.id: _waiting_of(row) for row in _sql(_READ_WAITING_MANY, {"work_ids": list(work_ids)})}
+    policy, rejections = store.policy_and_rejections_of(list(items))
+    states: dict[int, str | None] = {}
+    with store.events_together():
+        for work_id in work_ids:
+            item = items.pop(work_id, None)  # an id twice in the batch is routed once
+            states[work_id] = _route_waiting(item, policy, rejections[work_id]) if item else states.get(work_id)
+    return states
+
+
+def _route_waiting(item: Waiting, policy: dict, excluded: set[int]) -> str | None:
+    """``route`` once the item is read."""
     now = utcnow()
     if excluded or item.skills:
         state = _route_by_ranking(item, policy, now, excluded)
@@ -526,7 +557,7 @@ def route(work_id: int) -> str | None:
         return state
     delay = P.next_widening_at(policy, item.as_item(), now)
     if delay is not None:
-        store.schedule_route(work_id, delay + 0.05, reason="escalation")
+        store.schedule_route(item.id, delay + 0.05, reason="escalation")
     return "waiting"
 
 

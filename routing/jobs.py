@@ -13,10 +13,11 @@ def sweep_presence():
 
 
 def _in_own_transaction(step):
-    def run(item_id: int) -> None:
+    def run(item_id: int):
         try:
-            step(item_id)
+            result = step(item_id)
             db.session.commit()
+            return result
         except Exception:
             db.session.rollback()
             raise
@@ -26,10 +27,26 @@ def _in_own_transaction(step):
 
 @job
 def route_fresh():
-    """Drain the fresh-items list (store.route_soon), one transaction per item."""
+    """Drain the fresh-items list (store.route_soon), several items per transaction."""
     from routing.store import drain_fresh
 
-    return drain_fresh(_in_own_transaction(engine.route))
+    return drain_fresh(route_together, engine.route_batch_size())
+
+
+def route_together(work_ids: list[int]) -> dict[int, str | None]:
+    """Route the items in one transaction (the drain job's step; the routing bench times
+    it); if that fails (a deadlock with another router, say), each again in its own, so
+    one item cannot hold the others back.  Returns each item's state."""
+    try:
+        states = engine.route_many(work_ids)
+        db.session.commit()
+        return states
+    except Exception:
+        db.session.rollback()
+        if len(work_ids) == 1:
+            raise
+    route_one = _in_own_transaction(engine.route)
+    return {work_id: route_one(work_id) for work_id in work_ids}
 
 
 @job

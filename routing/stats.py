@@ -6,9 +6,9 @@ import json
 import time
 from datetime import timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
 
-from core.db import utcnow
+from core.db import is_postgres, utcnow
 from core.realtime import SUPERVISORS, push_now
 from core.redis_conn import get_redis
 from extensions import db
@@ -21,17 +21,22 @@ HISTORY_KEY = "tsunagu:queue-stats:history"
 LAST_PUSH_KEY = "tsunagu:queue-stats:last"
 
 
+LIVE_STATES = ("waiting", "offered", "assigned")  # an item's states before "done"
+UNSOLVED = ("new", "open", "pending", "on_hold")  # a live item's ticket is in one of these
+
+
 def queues() -> dict:
-    """Per rank and channel: waiting, oldest wait, assigned, SLA at risk; plus totals."""
+    """Per rank and channel: waiting, oldest wait, assigned, SLA at risk; plus totals.
+    Both reads walk indexes over live rows only (done items and solved tickets pile up)."""
     from tickets.models import Ticket
 
     now = utcnow()
     cells = {(rank, channel): {"rank": rank, "channel": channel, "waiting": 0, "oldest_wait_s": 0,
                                "assigned": 0, "sla_at_risk": 0}
              for rank in P.RANK_ORDER for channel in P.CHANNELS}
-    rows = db.session.execute(
+    rows = db.session.connection().execute(
         select(WorkItem.rank, WorkItem.channel, WorkItem.state, func.count(), func.min(WorkItem.waiting_since))
-        .where(WorkItem.state != "done").group_by(WorkItem.rank, WorkItem.channel, WorkItem.state))
+        .where(WorkItem.state.in_(LIVE_STATES)).group_by(WorkItem.rank, WorkItem.channel, WorkItem.state))
     for rank, channel, state, count, oldest in rows:
         cell = cells.get((rank, channel))
         if cell is None:
@@ -43,13 +48,13 @@ def queues() -> dict:
         else:
             cell["assigned"] += count
     soon = now + SLA_RISK_WINDOW
-    risky = db.session.execute(
+    # From the tickets due soon (ix_tickets_status_*_due) to their live items.
+    risky = db.session.connection().execute(
         select(WorkItem.rank, WorkItem.channel, func.count())
-        .join(Ticket, Ticket.id == WorkItem.ticket_id)
-        .where(WorkItem.state != "done", or_(
-            and_(Ticket.first_responded_at.is_(None), Ticket.first_response_due_at.is_not(None),
-                 Ticket.first_response_due_at <= soon),
-            and_(Ticket.resolution_due_at.is_not(None), Ticket.resolution_due_at <= soon)))
+        .join_from(Ticket, WorkItem, WorkItem.ticket_id == Ticket.id)
+        .where(Ticket.status.in_(UNSOLVED), WorkItem.state.in_(LIVE_STATES), or_(
+            and_(Ticket.first_responded_at.is_(None), Ticket.first_response_due_at <= soon),
+            Ticket.resolution_due_at <= soon))
         .group_by(WorkItem.rank, WorkItem.channel))
     for rank, channel, count in risky:
         if (rank, channel) in cells:
@@ -62,29 +67,64 @@ def queues() -> dict:
 
 
 def operators() -> list[dict]:
-    """Every operator with tier, skills, presence, time in state, load and capacity
-    (plain columns, no ORM objects: the board asks for this every second)."""
+    """Every operator with tier, skills, presence, time in state, load and capacity, by
+    tier (highest first) and username.  The board asks for this every second, for every
+    operator: PostgreSQL builds the list as one JSON document (turning 500 rows into
+    Python objects one by one costs several times more); elsewhere it is built here."""
+    capacity = dict(policy_in_force()["capacity"])
+    if is_postgres(db.session):
+        document = db.session.connection().execute(_OPERATORS_AS_JSON, {"capacity": json.dumps(capacity)}).scalar()
+        return json.loads(document)
+    return operators_built_here(capacity)
+
+
+def operators_built_here(capacity: dict) -> list[dict]:
+    """``operators`` from plain rows (``capacity``: the same for all, one copy shared)."""
     from accounts.models import User, effective_roles
 
-    policy = policy_in_force()
     load_columns = [getattr(OperatorState, f"load_{channel}") for channel in P.CHANNELS]
-    rows = db.session.execute(
+    rows = db.session.connection().execute(
         select(User.id, User.username, User.name, User.tier, User.skills, User.extension, User.roles_csv,
                OperatorState.presence, OperatorState.presence_since, *load_columns)
         .outerjoin(OperatorState, OperatorState.user_id == User.id)
         .where(User.active.is_(True)).order_by(User.tier.desc(), User.username))
+    takes_work: dict[str, bool] = {}  # by roles column: a handful of distinct values
     result = []
-    for row in rows:
-        if "operator" not in effective_roles(set(row.roles_csv.split(","))):
+    for (user_id, username, name, tier, skills, extension, roles_csv, presence, since,
+         phone, email, web, chat) in rows:
+        works = takes_work.get(roles_csv)
+        if works is None:
+            works = takes_work[roles_csv] = "operator" in effective_roles(set(roles_csv.split(",")))
+        if not works:
             continue
-        load = {channel: count or 0 for channel, count in zip(P.CHANNELS, row[9:], strict=True)}
         result.append({
-            "id": row.id, "username": row.username, "name": row.name or row.username, "tier": row.tier,
-            "skills": row.skills or [], "extension": row.extension, "presence": row.presence or "offline",
-            "presence_since": row.presence_since.isoformat() if row.presence_since else None,
-            "load": load, "capacity": dict(policy["capacity"]),
+            "id": user_id, "username": username, "name": name or username, "tier": tier,
+            "skills": skills or [], "extension": extension, "presence": presence or "offline",
+            "presence_since": since.isoformat() if since else None,
+            "load": {"phone": phone or 0, "email": email or 0, "web": web or 0, "chat": chat or 0},
+            "capacity": capacity,
         })
     return result
+
+
+# The same list as ``operators_built_here``, field for field: roles that include
+# "operator" (operator, supervisor, admin; no role name is part of another), times as
+# Python's isoformat of a UTC time writes them (no fraction when it is zero).
+_OPERATORS_AS_JSON = text("""
+SELECT coalesce(json_agg(json_build_object(
+    'id', u.id, 'username', u.username, 'name', coalesce(nullif(u.name, ''), u.username), 'tier', u.tier,
+    'skills', CASE WHEN json_typeof(u.skills) = 'array' THEN u.skills ELSE '[]'::json END,
+    'extension', u.extension, 'presence', coalesce(s.presence, 'offline'),
+    'presence_since', to_char(s.presence_since, 'YYYY-MM-DD"T"HH24:MI:SS')
+        || CASE WHEN date_part('microseconds', s.presence_since)::integer % 1000000 = 0
+                THEN '' ELSE to_char(s.presence_since, '.US') END || '+00:00',
+    'load', json_build_object('phone', coalesce(s.load_phone, 0), 'email', coalesce(s.load_email, 0),
+                              'web', coalesce(s.load_web, 0), 'chat', coalesce(s.load_chat, 0)),
+    'capacity', CAST(:capacity AS json)
+) ORDER BY u.tier DESC, u.username), '[]')::text
+FROM users u LEFT JOIN operator_states s ON s.user_id = u.id
+WHERE u.active AND (u.roles LIKE '%operator%' OR u.roles LIKE '%supervisor%' OR u.roles LIKE '%admin%')
+""")
 
 
 def service_level(window: timedelta = timedelta(hours=1), target_s: int = 30) -> dict:

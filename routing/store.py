@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import defaultdict
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import cache
 
@@ -111,16 +113,39 @@ def save_policy(document: dict, expected_version: int | None, actor_id: int | No
 # --- events ----------------------------------------------------------------------------
 
 _INSERT_EVENT = insert(RoutingEvent.__table__)
+_EVENTS_HELD = "routing_events_held"  # session.info: events ``events_together`` writes at its end
 
 
 def record_event(kind: str, work, *, operator_id: int | None = None,
                  actor_id: int | None = None, detail: dict | None = None) -> None:
     """Keep what routing did and why.  ``work``: the WorkItem (or the engine's row of it).
-    One Core INSERT on the session's connection, at once (no unit-of-work flush)."""
+    One Core INSERT on the session's connection, at once (no unit-of-work flush), or with
+    the others at the end of ``events_together``."""
     holder = operator_id if operator_id is not None else (work.operator_id if work is not None else None)
-    _sql(_INSERT_EVENT, {"at": utcnow(), "kind": kind, "work_item_id": work.id if work is not None else None,
-                         "ticket_id": work.ticket_id if work is not None else None, "operator_id": holder,
-                         "actor_id": actor_id, "detail": detail or {}})
+    row = {"at": utcnow(), "kind": kind, "work_item_id": work.id if work is not None else None,
+           "ticket_id": work.ticket_id if work is not None else None, "operator_id": holder,
+           "actor_id": actor_id, "detail": detail or {}}
+    held = db.session.info.get(_EVENTS_HELD)
+    if held is not None:
+        held.append(row)
+    else:
+        _sql(_INSERT_EVENT, row)
+
+
+@contextmanager
+def events_together():
+    """The routing events recorded inside the block are written in one INSERT at its end
+    (in the same transaction; nothing is written if the block fails)."""
+    if db.session.info.get(_EVENTS_HELD) is not None:
+        yield  # an outer block writes them
+        return
+    held = db.session.info[_EVENTS_HELD] = []
+    try:
+        yield
+    finally:
+        db.session.info.pop(_EVENTS_HELD, None)
+    if held:
+        _sql(_INSERT_EVENT, held)
 
 
 # --- offers ----------------------------------------------------------------------------
@@ -221,6 +246,21 @@ def policy_and_rejections(work_id: int) -> tuple[dict, set[int]]:
     return policy_in_force(version), {int(m) for m in members}
 
 
+def policy_and_rejections_of(work_ids: list[int]) -> tuple[dict, dict[int, set[int]]]:
+    """``policy_and_rejections`` for several items in one round trip; the rejections by
+    item id (an empty set for any id not asked about)."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.get(POLICY_VERSION_KEY)
+    now = time.time()
+    for work_id in work_ids:
+        pipe.zrangebyscore(f"tsunagu:rejected:item:{work_id}", now, "+inf")
+    version, *members = pipe.execute()
+    rejections = defaultdict(set)
+    for work_id, rejected in zip(work_ids, members, strict=True):
+        rejections[work_id] = {int(m) for m in rejected}
+    return policy_in_force(version), rejections
+
+
 def items_rejected_by_operator(operator_id: int) -> set[int]:
     members = get_redis().zrangebyscore(f"tsunagu:rejected:op:{operator_id}", time.time(), "+inf")
     return {int(m) for m in members}
@@ -268,8 +308,9 @@ def route_soon(work_id: int) -> None:
     FRESH_ITEMS.add(work_id)
 
 
-def drain_fresh(route_one, batch: int = 50) -> int:
-    return FRESH_ITEMS.drain(route_one, batch)
+def drain_fresh(route_several, batch: int) -> int:
+    """``route_several(ids)`` for the fresh items, ``batch`` at a time."""
+    return FRESH_ITEMS.drain_batches(route_several, batch)
 
 
 def drain_freed(offer_one, batch: int = 50) -> int:

@@ -332,3 +332,28 @@ def browser_login(browser, base_url: str, username: str, password: str = PASSWOR
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
     return context, page
+
+
+@pytest.fixture
+def published(redis_url):
+    """What this process publishes on Flask-SocketIO's Redis channel: ``published()``
+    returns the ``(event, data)`` of the messages seen so far (waiting ``wait`` s), in order."""
+    import json
+    import time
+
+    import redis
+
+    subscriber = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+    subscriber.subscribe("flask-socketio")
+    seen = []
+
+    def _published(wait=0.5):
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            message = subscriber.get_message(timeout=0.05)
+            if message is not None and (body := json.loads(message["data"])).get("method") == "emit":
+                seen.append((body["event"], body["data"][0]))
+        return seen
+
+    yield _published
+    subscriber.close()

@@ -277,31 +277,6 @@ def test_answer_after_the_console_accepted_pops_nothing_again(app, cti, senior, 
     assert call_row(app, "t-acc").state == "answer"
 
 
-@pytest.fixture
-def published(redis_url):
-    """What this process publishes on Flask-SocketIO's Redis channel: ``published()``
-    returns the ``(event, data)`` of the messages seen so far (waiting ``wait`` s), in order."""
-    import json
-    import time
-
-    import redis
-
-    subscriber = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
-    subscriber.subscribe("flask-socketio")
-    seen = []
-
-    def _published(wait=0.5):
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            message = subscriber.get_message(timeout=0.05)
-            if message is not None and (body := json.loads(message["data"])).get("method") == "emit":
-                seen.append((body["event"], body["data"][0]))
-        return seen
-
-    yield _published
-    subscriber.close()
-
-
 def test_the_pop_of_a_known_caller_is_published_first_with_their_story(app, cti, senior, published):
     """Profile, last purchase, the ten newest timeline items, open tickets (this call's
     included), the last contact before this call; published before the offer."""

@@ -113,3 +113,24 @@ def test_worker_process_push_reaches_client_of_web_process(app, processes, live_
         supervisor.disconnect()
         worker.terminate()
         worker.wait(10)
+
+
+def test_a_transactions_pushes_are_published_together_at_commit_in_order(app, published):
+    """core.realtime + core.socket_queue: nothing before the commit, the first pushes
+    first, the rest in the order made (one pipeline); a rollback publishes nothing."""
+    from core.realtime import push, push_first
+    from core.socket_queue import PipeliningRedisManager
+    from extensions import db, socketio
+
+    assert isinstance(socketio.server.manager, PipeliningRedisManager)
+    with app.app_context():
+        push("ticket_updated", {"n": 1}, "user:1")
+        push_first("screen_pop", {"n": 0}, "user:1")
+        push("ticket_assigned", {"n": 2}, "user:1")
+        assert published(0.2) == []
+        db.session.commit()
+        assert published() == [("screen_pop", {"n": 0}), ("ticket_updated", {"n": 1}), ("ticket_assigned", {"n": 2})]
+        push("ticket_updated", {"n": 3}, "user:1")
+        db.session.rollback()
+        db.session.commit()
+        assert published() == [("screen_pop", {"n": 0}), ("ticket_updated", {"n": 1}), ("ticket_assigned", {"n": 2})]

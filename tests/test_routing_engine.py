@@ -1,6 +1,6 @@
 """Routing against the database: tiers by rank, waiting and widening, capacity, offers
 with time-outs and rejections, the policy API, queue figures (CONTRACT §3 Routing, §8)."""
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -287,18 +287,18 @@ def test_fresh_items_share_one_drain_job_that_keeps_order_and_survives_an_error(
         assert len(drain_jobs()) == 1
         seen = []
 
-        def fail_on_12(work_id):
-            seen.append(work_id)
-            if work_id == 12:
+        def fail_with_12(work_ids):
+            seen.append(work_ids)
+            if 12 in work_ids:
                 raise RuntimeError("database went away")
 
         with pytest.raises(RuntimeError):
-            store.drain_fresh(fail_on_12)
-        assert seen == [11, 12]
+            store.drain_fresh(fail_with_12, 2)
+        assert seen == [[11, 12]]  # the failed batch went back whole, in order
         store.route_soon(14)  # the drain cleared the flag: a second job is due
         assert len(drain_jobs()) == 2
-        store.drain_fresh(seen.append)
-        assert seen == [11, 12, 12, 13, 14]
+        store.drain_fresh(seen.append, 2)
+        assert seen == [[11, 12], [11, 12], [13, 14]]
 
 
 def test_escalations_wait_in_the_due_set_until_their_time(app):
@@ -319,7 +319,7 @@ def test_escalations_wait_in_the_due_set_until_their_time(app):
         assert store.take_due(time.time() + 31) == [7]
         assert store.take_due(time.time() + 31) == []
         seen = []
-        store.drain_fresh(seen.append)
+        store.drain_fresh(seen.extend, 10)
         assert seen == [8]
 
 
@@ -405,3 +405,112 @@ def test_a_queue_rolled_back_leaves_no_item_behind(app):
         items = db.session.scalars(select(WorkItem)).all()
         assert [(item.ticket_id, item.state) for item in items] == [(ticket.id, "waiting")]
         assert held not in db.session
+
+
+def test_routed_ticket_is_on_the_timeline_once_with_who_took_it(app, api, team, run_jobs):
+    """assign_from_routing (one statement on PostgreSQL, three elsewhere): the ticket's new
+    holder and version, one timeline item naming them, nothing more when repeated."""
+    from accounts.models import User
+    from core.errors import NotFound
+    from customers.models import Interaction
+    from extensions import db
+    from tickets.models import Ticket
+    from tickets.service import assign_from_routing
+
+    customer = customer_of_rank(app, "bronze")
+    ticket_id = new_ticket(api, customer)
+    run_jobs()
+    with app.app_context():
+        ticket = db.session.get(Ticket, ticket_id)
+        assert ticket.assignee_id == team[1]
+        user = db.session.get(User, team[1])
+        items = db.session.scalars(select(Interaction).where(Interaction.ticket_id == ticket_id,
+                                                             Interaction.kind == "assignment")).all()
+        assert len(items) == 1
+        item = items[0]
+        assert item.customer_id == customer and item.channel == "email"
+        assert item.summary == f"#{ticket_id} → {user.name or user.username}"
+        assert item.ref == f"ticket:{ticket_id}:v{ticket.version - 1}:assign"
+        assert item.detail == {"from": None, "to": team[1], "by": "routing"}
+        version = ticket.version
+
+        assign_from_routing(ticket_id, team[1])  # the holder already: nothing changes
+        db.session.commit()
+        db.session.expire_all()
+        assert db.session.get(Ticket, ticket_id).version == version
+        assert db.session.scalar(select(func.count()).select_from(Interaction).where(
+            Interaction.ticket_id == ticket_id, Interaction.kind == "assignment")) == 1
+
+        assign_from_routing(ticket_id, team[2])  # moved on: the item says from whom
+        db.session.commit()
+        moved = db.session.scalar(select(Interaction).where(Interaction.ticket_id == ticket_id,
+                                                            Interaction.kind == "assignment")
+                                  .order_by(Interaction.id.desc()))
+        assert moved.detail == {"from": team[1], "to": team[2], "by": "routing"}
+        assert moved.ref == f"ticket:{ticket_id}:v{version}:assign"
+        with pytest.raises(NotFound):
+            assign_from_routing(999_999, team[1])
+        db.session.rollback()
+
+
+def test_a_batch_of_items_is_routed_in_one_transaction(app, api, team):
+    """route_many (the drain job's step): each waiting item once, repeats and unknown ids
+    answered without harm, one routing event per assignment, nothing before the commit."""
+    from extensions import db
+    from routing import engine
+    from routing.models import RoutingEvent
+
+    customer = customer_of_rank(app, "bronze")
+    tickets = [new_ticket(api, customer) for _ in range(3)]  # not routed yet: no jobs run
+    ids = [work(app, ticket).id for ticket in tickets]
+    with app.app_context():
+        states = engine.route_many([ids[0], ids[1], ids[0], 999_999, ids[2]])
+        assert states == {ids[0]: "assigned", ids[1]: "assigned", 999_999: None, ids[2]: "assigned"}
+        db.session.rollback()  # nothing was kept
+        assert all(work(app, ticket).state == "waiting" for ticket in tickets)
+        states = engine.route_many(ids)
+        db.session.commit()
+        assert set(states.values()) == {"assigned"}
+        events = db.session.scalars(select(RoutingEvent.work_item_id).where(RoutingEvent.kind == "assigned")).all()
+        assert sorted(events) == sorted(ids)
+    assert {assignee(api, ticket) for ticket in tickets} <= set(team.values())
+
+
+def test_operator_figures_list_who_takes_work_field_for_field(app, make_user):
+    """stats.operators (built by PostgreSQL as one JSON document there, in Python
+    elsewhere): roles that include operator, names, skills, presence and its time as
+    isoformat writes it (with and without a fraction), loads and capacity."""
+    from datetime import datetime
+
+    from accounts.models import User
+    from extensions import db
+    from routing import stats
+    from routing.models import OperatorState
+    from routing.presence import set_presence
+
+    sato, _ = make_user("sato", roles="operator", tier=3, name="佐藤", skills=["ja", "en"])
+    boss, _ = make_user("boss", roles="supervisor", tier=2, name="")
+    root, _ = make_user("root", roles="admin,editor", tier=1)
+    make_user("writer", roles="editor")
+    gone, _ = make_user("gone", roles="operator")
+    with app.app_context():
+        db.session.get(User, gone).active = False
+        set_presence(db.session.get(User, sato), "available")
+        set_presence(db.session.get(User, boss), "away")
+        db.session.flush()
+        db.session.get(OperatorState, sato).presence_since = datetime(2026, 11, 22, 9, 30, 5, 120, tzinfo=UTC)
+        db.session.get(OperatorState, sato).load_email = 2
+        db.session.get(OperatorState, boss).presence_since = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+        db.session.commit()
+        capacity = dict(stats.policy_in_force()["capacity"])
+        listed = stats.operators()
+        assert [o["username"] for o in listed] == ["sato", "boss", "root"]
+        assert listed[0] == {"id": sato, "username": "sato", "name": "佐藤", "tier": 3, "skills": ["en", "ja"],
+                             "extension": None, "presence": "available",
+                             "presence_since": "2026-11-22T09:30:05.000120+00:00",
+                             "load": {"phone": 0, "email": 2, "web": 0, "chat": 0}, "capacity": capacity}
+        assert listed[1]["name"] == "boss" and listed[1]["presence"] == "away"
+        assert listed[1]["presence_since"] == "2026-11-22T10:00:00+00:00"
+        assert listed[2]["presence"] == "offline" and listed[2]["load"] == {"phone": 0, "email": 0, "web": 0, "chat": 0}
+        assert listed == stats.operators_built_here(capacity)  # both ways agree
+        assert listed[2]["presence_since"] is None

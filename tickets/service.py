@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy import update as sql_update
 
-from core.db import insert_now, loaded, utcnow, written_by_hand
+from core.db import insert_now, is_postgres, loaded, utcnow, written_by_hand
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.realtime import push, ticket_room, user_room
 from core.sanitize import render_markdown
@@ -288,29 +288,46 @@ def assign_from_routing(ticket_id: int, operator_id: int) -> None:
     """Routing chose ``operator_id`` (it holds the locks and checked capacity): assign
     without permission or version checks, on the timeline, announced after commit.
     No ``ticket_changed`` is sent — routing made this change itself.  Every routed ticket
-    passes here, so it is three prebuilt statements and no unit-of-work flush."""
+    passes here: on PostgreSQL one statement does it all, elsewhere three prebuilt ones;
+    no unit-of-work flush either way."""
     if db.session.dirty or db.session.new:
         db.session.flush()  # the statements below read and write the rows themselves
-    previous = db.session.execute(_ASSIGNEE_OF, {"ticket_id": ticket_id}).first()
-    if previous is None:
-        raise NotFound("No such ticket.")
-    if previous.assignee_id == operator_id:
-        return
     now = utcnow()
-    row = db.session.execute(_ASSIGN, {"ticket_id": ticket_id, "operator_id": operator_id, "now": now}).one()
+    params = {"ticket_id": ticket_id, "operator_id": operator_id, "now": now}
+    if is_postgres(db.session):
+        found, version = db.session.execute(_ASSIGN_AND_RECORD, params).one()
+        if not found:
+            raise NotFound("No such ticket.")
+    else:
+        version = _assign_and_record(params)
+    if version is None:
+        return  # the operator has it already
     in_session = loaded(db.session, Ticket, ticket_id)
     if in_session is not None:  # e.g. the call's ticket, opened in this request: keep it true
-        written_by_hand(in_session, assignee_id=operator_id, version=row.version, updated_at=now)
-    name = row.operator_name or f"user {operator_id}"
-    # The ref's unique key is the guard (the claim that led here happens once): no lookup.
-    timeline.record_new(row.customer_id, [dict(
-        kind="assignment", summary=f"#{ticket_id} → {name}", channel=row.channel, occurred_at=now,
-        ticket_id=ticket_id, ref=f"ticket:{ticket_id}:v{previous.version}:assign",
-        detail={"from": previous.assignee_id, "to": operator_id, "by": "routing"})])
-    event = {"ticket_id": ticket_id, "version": row.version}
+        written_by_hand(in_session, assignee_id=operator_id, version=version, updated_at=now)
+    event = {"ticket_id": ticket_id, "version": version}
     push("ticket_updated", event, ticket_room(ticket_id))
     push("ticket_updated", event, user_room(operator_id))
     push("ticket_assigned", {"ticket_id": ticket_id}, user_room(operator_id))
+
+
+def _assign_and_record(params: dict) -> int | None:
+    """``assign_from_routing``'s writes as three statements: the new version, or None if
+    the operator has the ticket already."""
+    ticket_id, operator_id = params["ticket_id"], params["operator_id"]
+    previous = db.session.execute(_ASSIGNEE_OF, params).first()
+    if previous is None:
+        raise NotFound("No such ticket.")
+    if previous.assignee_id == operator_id:
+        return None
+    row = db.session.execute(_ASSIGN, params).one()
+    # The ref's unique key is the guard (the claim that led here happens once): no lookup.
+    timeline.record_new(row.customer_id, [dict(
+        kind="assignment", summary=f"#{ticket_id} → {row.operator_name or f'user {operator_id}'}",
+        channel=row.channel, occurred_at=params["now"], ticket_id=ticket_id,
+        ref=f"ticket:{ticket_id}:v{previous.version}:assign",
+        detail={"from": previous.assignee_id, "to": operator_id, "by": "routing"})])
+    return row.version
 
 
 _tickets = Ticket.__table__
@@ -331,6 +348,29 @@ def _assign_statement():
 
 
 _ASSIGN = _assign_statement()
+
+# PostgreSQL: the ticket locked and read, assigned, and its timeline item written in one
+# round trip (the same rows as ``_assign_and_record``: summary, ref and detail alike).
+# Answers (ticket found, new version or NULL when the operator had it already).
+_ASSIGN_AND_RECORD = text(r"""
+WITH before AS (
+    SELECT id, assignee_id FROM tickets WHERE id = :ticket_id FOR UPDATE
+), assigned AS (
+    UPDATE tickets SET assignee_id = :operator_id, version = tickets.version + 1, updated_at = :now
+    FROM before
+    WHERE tickets.id = before.id AND before.assignee_id IS DISTINCT FROM :operator_id
+    RETURNING tickets.id, tickets.customer_id, tickets.channel, tickets.version, before.assignee_id AS previous,
+              (SELECT coalesce(nullif(name, ''), username) FROM users WHERE users.id = :operator_id) AS name
+), recorded AS (
+    INSERT INTO interactions (customer_id, kind, channel, occurred_at, summary, ticket_id, ref, detail, created_at)
+    SELECT customer_id, 'assignment', channel, :now,
+           left('#' || id || ' → ' || coalesce(name, 'user ' || CAST(:operator_id AS integer)), 500),
+           id, 'ticket\:' || id || '\:v' || (version - 1) || '\:assign',
+           json_build_object('from', previous, 'to', CAST(:operator_id AS integer), 'by', 'routing'), :now
+    FROM assigned
+)
+SELECT EXISTS (SELECT 1 FROM before) AS found, (SELECT version FROM assigned) AS version
+""").bindparams(bindparam("now", type_=Ticket.__table__.c.updated_at.type))
 
 
 def _user_name(user_id: int | None) -> str:
