@@ -13,7 +13,7 @@ from flask import current_app, g, has_request_context
 from sqlalchemy import bindparam, insert, select
 
 from core import jobs
-from core.db import on_commit, utcnow
+from core.db import on_commit, scratch, utcnow
 from core.realtime import push, user_room
 from core.redis_conn import get_redis
 from extensions import db
@@ -277,9 +277,11 @@ def schedule_route(work_id: int, delay_s: float, *, reason: str) -> None:
     per item would cost several Redis round trips; this costs one)."""
     if delay_s <= 0:
         on_commit(db.session(), lambda: FRESH_ITEMS.add(work_id))
-    else:
-        due = time.time() + delay_s
-        on_commit(db.session(), lambda: get_redis().zadd(DUE_ITEMS, {str(work_id): due}))
+        return
+    due = scratch(db.session(), "routing_due")  # a batch's items: one ZADD for all of them
+    if not due:
+        on_commit(db.session(), lambda: get_redis().zadd(DUE_ITEMS, due))
+    due[str(work_id)] = time.time() + delay_s
 
 
 def take_due(now: float | None = None, limit: int = 200) -> list[int]:

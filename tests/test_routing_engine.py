@@ -313,10 +313,12 @@ def test_escalations_wait_in_the_due_set_until_their_time(app):
     with app.app_context():
         store.schedule_route(7, 30, reason="escalation")
         store.schedule_route(8, 0, reason="returned")
+        store.schedule_route(9, 40, reason="escalation")  # the same transaction: one ZADD
         assert get_redis().zcard(store.DUE_ITEMS) == 0  # nothing before the commit
         db.session.commit()
         assert store.take_due(time.time() + 1) == []
         assert store.take_due(time.time() + 31) == [7]
+        assert store.take_due(time.time() + 41) == [9]
         assert store.take_due(time.time() + 31) == []
         seen = []
         store.drain_fresh(seen.extend, 10)
