@@ -26,7 +26,7 @@ def test_many_workers_never_exceed_capacity_or_double_hold(app, processes, make_
     from customers import service as customers
     from extensions import db
     from routing import engine
-    from routing.models import Offer, OperatorState, WorkItem
+    from routing.models import Offer, OperatorState, RoutingEvent, WorkItem
     from routing.presence import set_presence
     from tickets import service as tickets
     from tickets.models import Ticket
@@ -132,8 +132,11 @@ def test_many_workers_never_exceed_capacity_or_double_hold(app, processes, make_
                 assert getattr(state, f"load_{channel}") == counted.get((state.user_id, channel), 0), \
                     (state.user_id, channel)
             assert state.load_total == sum(n for (op, _), n in counted.items() if op == state.user_id)
+        # Routing did work during the churn (the churn may have solved every ticket since).
+        placed = db.session.scalar(select(func.count()).select_from(RoutingEvent)
+                                   .where(RoutingEvent.kind.in_(("offered", "assigned"))))
+        assert placed >= TICKETS // 4, f"routing placed only {placed} items"
         held = db.session.scalars(select(WorkItem).where(WorkItem.state.in_(("offered", "assigned")))).all()
-        assert held, "routing assigned nothing"
         for item in held:
             assert item.operator_id is not None
             pending = db.session.scalar(select(func.count()).select_from(Offer).where(
