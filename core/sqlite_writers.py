@@ -13,21 +13,26 @@ take it (WAL readers do not block writers).
 
 SQLite's automatic checkpoint runs inside COMMIT and would keep the turn while it copies
 the WAL into the database (hundreds of milliseconds on a big file).  So it is switched
-off, and a connection checkpoints (PASSIVE: never waits, never blocks writers) after its
-commit has given the turn back, once the WAL has grown past ``CHECKPOINT_BYTES``.
+off.  Once the WAL has grown past ``CHECKPOINT_BYTES`` a commit asks this process's
+checkpoint thread for one (PASSIVE: never waits, never blocks writers); the thread runs
+it on its own connection, so no request waits for the copy either (the screen pop is
+published right after its commit).
 """
 from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import sqlite3
+import threading
 import time
 
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 WAIT_LIMIT_S = 10.0  # as PRAGMA busy_timeout: then "database is locked", as without this
 _POLL_S = (0.0001, 0.0002, 0.0005, 0.001)  # short first, never more than 1 ms
 CHECKPOINT_BYTES = 4 * 1024 * 1024  # about SQLite's own threshold (1,000 pages)
+log = logging.getLogger(__name__)
 
 
 def _begins_write(sql: str) -> bool:
@@ -43,6 +48,7 @@ class TakingTurnsConnection(sqlite3.Connection):
         in_memory = path == ":memory:" or path.startswith("file::memory:") or "mode=memory" in path
         self._turn_fd = None if in_memory else os.open(f"{path}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._has_turn = False
+        self._path = path
         self._wal_path = None if in_memory else f"{path}-wal"
         if not in_memory:
             super().execute("PRAGMA wal_autocheckpoint=0")
@@ -92,7 +98,7 @@ class TakingTurnsConnection(sqlite3.Connection):
         except OSError:  # no WAL (yet)
             return
         if large:
-            super().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            Checkpointer.of(self._path).ask()
 
     def rollback(self):
         try:
@@ -127,3 +133,42 @@ class TurnTakingCursor(sqlite3.Cursor):
         finally:
             if not connection.in_transaction:  # autocommit, or the statement failed
                 connection.end_turn()
+
+
+class Checkpointer:
+    """A daemon thread per database file and process that checkpoints the WAL when asked
+    (requests arriving while it works are folded into the next run)."""
+
+    _running: dict[tuple[int, str], Checkpointer] = {}
+    _guard = threading.Lock()
+
+    @classmethod
+    def of(cls, path: str) -> Checkpointer:
+        key = (os.getpid(), path)  # a forked process starts its own thread
+        with cls._guard:
+            checkpointer = cls._running.get(key)
+            if checkpointer is None:
+                checkpointer = cls._running[key] = cls(path)
+            return checkpointer
+
+    def __init__(self, path: str):
+        self.path, self.done = path, 0
+        self._asked = threading.Event()
+        threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True).start()
+
+    def ask(self) -> None:
+        self._asked.set()
+
+    def _run(self) -> None:
+        connection = None
+        while True:
+            self._asked.wait()
+            self._asked.clear()
+            try:
+                if connection is None:
+                    connection = sqlite3.connect(self.path, timeout=WAIT_LIMIT_S, check_same_thread=False)
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.done += 1
+            except sqlite3.Error:  # the next commit asks again
+                log.exception("WAL checkpoint of %s failed", self.path)
+                connection = None

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -98,19 +99,32 @@ def test_writers_in_several_processes_lose_nothing(database):
         assert connection.execute("SELECT count(*), count(DISTINCT who) FROM items").fetchone() == (600, 600)
 
 
-def test_the_wal_is_checkpointed_after_the_commit_outside_the_turn(database, monkeypatch):
+def test_the_wal_is_checkpointed_by_a_thread_of_its_own_not_in_the_commit(database, monkeypatch):
     """Automatic checkpoints are off (they would run inside COMMIT, in the turn); a large
-    WAL is checkpointed after the turn is given back."""
+    WAL is checkpointed by the process's checkpoint thread, never by the committing
+    connection (a request would wait for the copy before its pushes)."""
     import core.sqlite_writers as writers
 
     monkeypatch.setattr(writers, "CHECKPOINT_BYTES", 64 * 1024)
     connection = _connect(database)
     assert connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
-    checkpoints = []
-    connection.set_trace_callback(lambda sql: checkpoints.append(_turn_is_free(database))
-                                  if "wal_checkpoint" in sql else None)
+    in_commit = []
+    connection.set_trace_callback(lambda sql: in_commit.append(sql) if "wal_checkpoint" in sql else None)
     for index in range(50):
         connection.execute("INSERT INTO items (who) VALUES (?)", ("x" * 4000 + str(index),))
         connection.commit()
-    assert checkpoints and all(checkpoints)  # each ran with the turn free
+    checkpointer = writers.Checkpointer.of(str(database))
+    deadline = time.monotonic() + 10
+    while checkpointer.done == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert checkpointer.done >= 1 and in_commit == []
+    done = checkpointer.done
+    checkpointer.ask()  # once more, after the last commit: the whole WAL is copied
+    while checkpointer.done == done and time.monotonic() < deadline:
+        time.sleep(0.01)
+    size_before = os.path.getsize(f"{database}-wal")
+    for index in range(20):  # a checkpointed WAL is reused from its start: it stops growing
+        connection.execute("INSERT INTO items (who) VALUES (?)", (str(index),))
+        connection.commit()
+    assert os.path.getsize(f"{database}-wal") <= size_before
     connection.close()
