@@ -248,6 +248,10 @@ def run_worker(app, burst: bool = False, name: str | None = None) -> None:
         ticker.start()
     worker = HeartbeatWorker([Queue(q, connection=connection) for q in QUEUES], connection=connection,
                              name=name, maintenance_interval=MAINTENANCE_EVERY_S)
+    if not burst:
+        from core.heap import settle_after_start
+
+        settle_after_start()
     try:
         # Round robin over the queues: a burst of routing jobs must not starve inbound mail.
         worker.work(with_scheduler=True, burst=burst, logging_level="WARNING",

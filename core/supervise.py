@@ -38,7 +38,7 @@ def web_command() -> list[str]:
             "--threads", threads, "--bind", f"{host}:{port}", "--timeout", "120",
             # Open consoles count as connections: keep room for pages and API calls besides.
             "--worker-connections", str(int(threads) + 1000),
-            "--graceful-timeout", "10", "--log-level", "warning",
+            "--graceful-timeout", "10", "--log-level", "warning", "--config", "python:core.gunicorn_conf",
             # Long Japanese search strings percent-encode to three bytes a character.
             "--limit-request-line", "8190", "app:create_app()"]
 

@@ -27,6 +27,9 @@ def mail_command(listen):
     server = MailListener(app, listen).start()
     click.echo(f"mail listener on {server.host}:{server.port} for @{app.config['MAIL_DOMAIN']} "
                f"(max {app.config['MAIL_MAX_BYTES']} bytes)")
+    from core.heap import settle_after_start
+
+    settle_after_start()
     try:
         while not stop.wait(1.0):
             pass
