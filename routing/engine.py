@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, exists, func, insert, literal, or_, select, true, update
+from sqlalchemy import bindparam, exists, func, insert, literal, or_, select, true, union_all, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -376,29 +376,40 @@ def _takes_work_sql(users):
 
 
 @cache
-def _best_operator(channel: str, one_tier: bool, postgres: bool):
-    """The best available operator with room on ``channel`` (fewest open items, then
-    longest idle; of tier ``tier``, or of ``tier`` and up), read in the order of
-    ix_operator_states_by_load.  PostgreSQL locks that row, skipping operators other
-    claims hold right now (they are being filled; waiting would line routers up)."""
-    users, best = _users(), STATES.alias("best")
-    tier = users.c.tier == bindparam("tier") if one_tier else users.c.tier >= bindparam("tier")
+def _best_operator(channel: str, tiers_in_order: int, postgres: bool):
+    """The best available operator with room on ``channel``: fewest open items, then
+    longest idle, read in the order of ix_operator_states_by_load.  ``tiers_in_order`` 0:
+    of tier ``tier`` and up, all alike; n > 0: of tier ``tier_0`` if any, else ``tier_1``
+    … (a step's preferred order), in one statement that stops at the first tier with
+    someone (``LIMIT 1`` over the tiers' ``UNION ALL``).  PostgreSQL locks that row,
+    skipping operators other claims hold right now (they are being filled; waiting would
+    line routers up)."""
+    if tiers_in_order == 0:
+        return _best_of(channel, _users().c.tier >= bindparam("tier"), postgres, "best").scalar_subquery()
+    branches = []
+    for index in range(tiers_in_order):
+        users = _users().alias(f"users_{index}")
+        best = _best_of(channel, users.c.tier == bindparam(f"tier_{index}"), postgres, f"best_{index}", users)
+        branches.append(select(best.subquery(f"tier_{index}").c.user_id))
+    return union_all(*branches).limit(1).scalar_subquery()
+
+
+def _best_of(channel: str, tier_criterion, postgres: bool, name: str, users=None):
+    users, best = users if users is not None else _users(), STATES.alias(name)
     query = (select(best.c.user_id).join_from(best, users, users.c.id == best.c.user_id)
-             .where(best.c.presence == P.PRESENCE_TAKING_WORK, users.c.active.is_(true()), tier,
+             .where(best.c.presence == P.PRESENCE_TAKING_WORK, users.c.active.is_(true()), tier_criterion,
                     best.c[f"load_{channel}"] < bindparam("capacity"), _takes_work_sql(users))
              .order_by(best.c.load_total, best.c.idle_since, best.c.user_id).limit(1))
-    if postgres:
-        query = query.with_for_update(of=best, skip_locked=True)
-    return query.scalar_subquery()
+    return query.with_for_update(of=best, skip_locked=True) if postgres else query
 
 
 @cache
-def _reserve_best_statement(channel: str, one_tier: bool, postgres: bool):
+def _reserve_best_statement(channel: str, tiers_in_order: int, postgres: bool):
     """Take a unit of the best operator's capacity: ``UPDATE … RETURNING`` their id (the
     same checks as ``_reserve``, on the row the choice just locked)."""
     column = STATES.c[f"load_{channel}"]
     return (update(STATES)
-            .where(STATES.c.user_id == _best_operator(channel, one_tier, postgres),
+            .where(STATES.c.user_id == _best_operator(channel, tiers_in_order, postgres),
                    STATES.c.presence == P.PRESENCE_TAKING_WORK, column < bindparam("capacity"))
             .values({column.key: column + 1, "load_total": STATES.c.load_total + 1,
                      "version": STATES.c.version + 1})
@@ -406,10 +417,10 @@ def _reserve_best_statement(channel: str, one_tier: bool, postgres: bool):
 
 
 @cache
-def _choose_and_claim_in_one_statement(channel: str, one_tier: bool):
+def _choose_and_claim_in_one_statement(channel: str, tiers_in_order: int):
     """PostgreSQL: choose, reserve and claim in one round trip; answers (the operator or
     None, items claimed)."""
-    reserved = _reserve_best_statement(channel, one_tier, True).cte("reserved")
+    reserved = _reserve_best_statement(channel, tiers_in_order, True).cte("reserved")
     holder = select(reserved.c.user_id).scalar_subquery()
     claimed = (update(ITEMS)
                .where(ITEMS.c.id == bindparam("work_id"), ITEMS.c.state == "waiting",
@@ -420,15 +431,17 @@ def _choose_and_claim_in_one_statement(channel: str, one_tier: bool):
     return select(holder, select(func.count()).select_from(claimed).scalar_subquery())
 
 
-def _reserve_best_and_claim(item: Waiting, tier: int, one_tier: bool, capacity: int, new_state: str,
+def _reserve_best_and_claim(item: Waiting, tiers: tuple[int, dict], capacity: int, new_state: str,
                             assigned_at) -> tuple[int | None, bool]:
-    """(the operator whose unit was reserved or None, the item was claimed for them)."""
-    params = {"tier": tier, "capacity": capacity, "work_id": item.id, "read_version": item.version,
+    """(the operator whose unit was reserved or None, the item was claimed for them);
+    ``tiers``: ``_tier_plan``'s answer."""
+    tiers_in_order, tier_params = tiers
+    params = {**tier_params, "capacity": capacity, "work_id": item.id, "read_version": item.version,
               "new_state": new_state, "at": assigned_at}
     if is_postgres(db.session):
-        operator_id, claimed = _sql(_choose_and_claim_in_one_statement(item.channel, one_tier), params).one()
+        operator_id, claimed = _sql(_choose_and_claim_in_one_statement(item.channel, tiers_in_order), params).one()
         return operator_id, claimed == 1
-    operator_id = _sql(_reserve_best_statement(item.channel, one_tier, False), params).scalar()
+    operator_id = _sql(_reserve_best_statement(item.channel, tiers_in_order, False), params).scalar()
     if operator_id is None:
         return None, False
     return operator_id, _sql(_CLAIM_ITEM, {**params, "holder": operator_id}).rowcount == 1
@@ -561,27 +574,29 @@ def _route_waiting(item: Waiting, policy: dict, excluded: set[int]) -> str | Non
     return "waiting"
 
 
-def _tier_choices(policy: dict, item: Waiting, now) -> list[tuple[int, bool]]:
-    """(tier, one_tier) for each read of ``_best_operator``: the step's tier and up at
-    once, or tier by tier in the order the step prefers."""
+def _tier_plan(policy: dict, item: Waiting, now) -> tuple[int, dict]:
+    """Which tiers ``_best_operator`` reads for the step in force: (0, {tier: the step's
+    minimum}) when any tier from it will do, else (n, {tier_0: …, tier_1: …}) in the
+    order the step prefers."""
     step = P.step_in_force(policy, item.as_item(), now)
     tiers = P.tiers_in_order(step)
-    return [(step["min_tier"], False)] if tiers is None else [(tier, True) for tier in tiers]
+    if tiers is None:
+        return 0, {"tier": step["min_tier"]}
+    return len(tiers), {f"tier_{index}": tier for index, tier in enumerate(tiers)}
 
 
 def _route_to_best(item: Waiting, policy: dict, now) -> str | None:
     """An item any operator of an allowed tier may take: the database picks the best of
-    them and reserves their capacity in one statement (``_reserve_best_statement``), tier by tier
-    when the step prefers the lowest or highest.  Returns the new state, ``ITEM_TAKEN``,
-    or None when nobody may take it now."""
+    them (in the step's tier order) and reserves their capacity in one statement
+    (``_reserve_best_statement``).  Returns the new state, ``ITEM_TAKEN``, or None when
+    nobody may take it now."""
     capacity = capacity_of(policy, item.channel)
     new_state, assigned_at = _new_state(item)
-    for tier, one_tier in _tier_choices(policy, item, now):
-        operator_id, claimed = _reserve_best_and_claim(item, tier, one_tier, capacity, new_state, assigned_at)
-        if operator_id is not None:
-            return _claimed(item, operator_id, new_state, assigned_at, policy) if claimed \
-                else _give_back(item, operator_id)
-    return None
+    operator_id, claimed = _reserve_best_and_claim(item, _tier_plan(policy, item, now), capacity, new_state,
+                                                   assigned_at)
+    if operator_id is None:
+        return None
+    return _claimed(item, operator_id, new_state, assigned_at, policy) if claimed else _give_back(item, operator_id)
 
 
 def first_choice(item: Waiting, policy: dict, now, excluded: set[int]) -> int | None:
@@ -590,12 +605,9 @@ def first_choice(item: Waiting, policy: dict, now, excluded: set[int]) -> int | 
     if excluded or item.skills:
         ranked = best_operators(item.as_item(), policy, now, excluded)
         return ranked[0].id if ranked else None
-    for tier, one_tier in _tier_choices(policy, item, now):
-        choice = _sql(select(_best_operator(item.channel, one_tier, False)),
-                      {"tier": tier, "capacity": capacity_of(policy, item.channel)}).scalar()
-        if choice is not None:
-            return choice
-    return None
+    tiers_in_order, tier_params = _tier_plan(policy, item, now)
+    return _sql(select(_best_operator(item.channel, tiers_in_order, False)),
+                {**tier_params, "capacity": capacity_of(policy, item.channel)}).scalar()
 
 
 def _route_by_ranking(item: Waiting, policy: dict, now, excluded: set[int]) -> str | None:

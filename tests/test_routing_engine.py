@@ -516,3 +516,41 @@ def test_operator_figures_list_who_takes_work_field_for_field(app, make_user):
         assert listed[2]["presence"] == "offline" and listed[2]["load"] == {"phone": 0, "email": 0, "web": 0, "chat": 0}
         assert listed == stats.operators_built_here(capacity)  # both ways agree
         assert listed[2]["presence_since"] is None
+
+
+def test_a_preferred_tier_order_falls_through_tier_by_tier_in_one_choice(app, api, team, run_jobs):
+    """``prefer``: the best operator of the first tier in the step's order who has room,
+    else of the next one (one statement walks the tiers in order): lowest first for
+    bronze, highest first when the policy says so."""
+    from accounts.models import User
+    from extensions import db
+    from routing.presence import set_presence
+
+    def busy(*tiers):
+        with app.app_context():
+            for tier in (1, 2, 3):
+                set_presence(db.session.get(User, team[tier]), "busy" if tier in tiers else "available")
+            db.session.commit()
+        run_jobs()  # before the next ticket: an operator freed now would take it, whatever the order
+
+    bronze = customer_of_rank(app, "bronze")
+    busy(1)
+    ticket = new_ticket(api, bronze)
+    run_jobs()
+    assert assignee(api, ticket) == team[2]  # tier 1 busy: the next tier up, not the top
+    busy(1, 2)
+    ticket = new_ticket(api, bronze)
+    run_jobs()
+    assert assignee(api, ticket) == team[3]
+
+    policy = api.get("/api/v1/routing/policy").get_json()
+    policy["ranks"]["bronze"]["email"] = [{"min_tier": 1, "after_s": 0, "prefer": "highest"}]
+    assert api.put("/api/v1/routing/policy", json=policy).status_code == 200
+    busy()
+    ticket = new_ticket(api, bronze)
+    run_jobs()
+    assert assignee(api, ticket) == team[3]
+    busy(3)
+    ticket = new_ticket(api, bronze)
+    run_jobs()
+    assert assignee(api, ticket) == team[2]  # tier 3 busy: the next tier down
