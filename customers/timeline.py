@@ -37,9 +37,7 @@ def record(customer_id: int, kind: str, *, summary: str = "", channel: str | Non
                               ref=ref, detail=detail))
     db.session.add(item)
     if kind in CONTACT_KINDS:
-        customer = db.session.get(Customer, customer_id)
-        if customer is not None and (customer.last_contact_at is None or customer.last_contact_at < item.occurred_at):
-            customer.last_contact_at = item.occurred_at
+        _moved_last_contact(customer_id, item.occurred_at)
     # No flush: the item goes out with the transaction's next flush (batched with its
     # neighbours); a ``ref`` lookup above autoflushes, so idempotency still holds.
     return item

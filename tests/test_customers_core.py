@@ -96,6 +96,32 @@ def test_timeline_ref_is_idempotent(ctx):
     assert len(timeline.page(customer.id)[0]) == 1
 
 
+def test_a_contact_moves_the_last_contact_forward_only_and_leaves_the_version(ctx):
+    """timeline.record of a conversation (call, mail, chat …) moves last_contact_at with one
+    conditional UPDATE: never back, not for bookkeeping items, the loaded copy follows,
+    and the customer's version (an operator may be editing them) stays."""
+    from customers import service, timeline
+    from customers.models import Customer
+    from extensions import db
+
+    customer = service.create({"name": "L"})
+    db.session.commit()
+    version, now = customer.version, utcnow()
+    timeline.record(customer.id, "call", summary="in", occurred_at=now)
+    assert customer.last_contact_at == now  # the session's copy, without a read
+    timeline.record(customer.id, "email", summary="older", occurred_at=now - timedelta(hours=1))
+    timeline.record(customer.id, "status", summary="bookkeeping", occurred_at=now + timedelta(hours=1))
+    db.session.commit()
+    db.session.expire_all()
+    stored = db.session.get(Customer, customer.id)
+    assert stored.last_contact_at == now and stored.version == version
+    later = now + timedelta(minutes=5)
+    db.session.expunge_all()  # nothing loaded: the UPDATE alone does it
+    timeline.record(customer.id, "chat", summary="later", occurred_at=later)
+    db.session.commit()
+    assert db.session.get(Customer, customer.id).last_contact_at == later
+
+
 def test_a_forged_timeline_cursor_is_422_not_500(client, login):
     from core.pagination import encode
 
