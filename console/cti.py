@@ -12,7 +12,7 @@ from functools import cache
 from sqlalchemy import bindparam, select, update
 
 from console.models import BlockedNumber, Call
-from core.db import insert_now, is_postgres, scratch, utcnow
+from core.db import first_for_update, insert_now, is_postgres, scratch, utcnow
 from core.errors import Invalid
 from customers import service as customers
 from customers import timeline
@@ -65,15 +65,10 @@ def direction_of(data: dict) -> str:
 
 
 def find_call(call_id: str, *, lock: bool = False) -> Call | None:
-    """The call, locked for this transaction's read-decide-write when ``lock`` (one
-    statement on both databases; the session's copy is refreshed)."""
+    """The call, locked for this transaction's read-decide-write when ``lock``."""
     if not lock:
         return db.session.scalar(select(Call).where(Call.call_id == call_id))
-    if is_postgres(db.session):
-        statement = select(Call).where(Call.call_id == call_id).with_for_update()
-    else:  # the no-op UPDATE takes SQLite's write lock (see _lock_call_statement) and reads the row
-        statement = update(Call).where(Call.call_id == call_id).values(id=Call.id).returning(Call)
-    return db.session.scalar(statement.execution_options(synchronize_session=False, populate_existing=True))
+    return first_for_update(db.session, Call, Call.call_id == call_id)
 
 
 @cache

@@ -61,11 +61,16 @@ class Base(DeclarativeBase):
                         type_annotation_map={datetime: UTCDateTime(), dict: JSON, list: JSON})
 
 
-def on_commit(session: Session, callback: Callable[[], Any]) -> None:
-    """Run ``callback`` after ``session``'s outermost commit; forget it on rollback."""
+def on_commit(session: Session, callback: Callable[[], Any], *, first: bool = False) -> None:
+    """Run ``callback`` after ``session``'s outermost commit; forget it on rollback.
+    ``first``: ahead of the callbacks registered so far (pushes go out before job kicks)."""
     if session.get_transaction() is None:
         session.begin()  # so a rollback before any SQL still discards the callback
-    session.info.setdefault("after_commit", []).append(callback)
+    callbacks = session.info.setdefault("after_commit", [])
+    if first:
+        callbacks.insert(0, callback)
+    else:
+        callbacks.append(callback)
 
 
 def scratch(session: Session, name: str) -> dict:
@@ -109,34 +114,29 @@ def is_postgres(session_or_engine) -> bool:
 
 def first_for_update(session, model, *criteria):
     """The row of ``model`` matching ``criteria`` (a unique key), current and locked for
-    a read-decide-write, in one statement on PostgreSQL (see ``get_for_update``)."""
+    a read-decide-write in this transaction, in one statement; None if there is none.
+
+    PostgreSQL: ``SELECT … FOR UPDATE``.  SQLite has no row locks (and ignores FOR
+    UPDATE): a no-op ``UPDATE … RETURNING`` of that row takes the database's write lock
+    — the effect of ``BEGIN IMMEDIATE`` — and reads it, so nothing read afterwards can
+    change before this transaction commits.  Rows already in the session are refreshed.
+    """
     from sqlalchemy import inspect as sa_inspect
     from sqlalchemy import select, update
 
-    if not is_postgres(session):
+    if is_postgres(session):
+        statement = select(model).where(*criteria).with_for_update()
+    else:
         pk = sa_inspect(model).primary_key[0]
-        session.execute(update(model).where(*criteria).values({pk.name: pk})
-                        .execution_options(synchronize_session=False))
-    return session.scalar(select(model).where(*criteria).with_for_update()
-                          .execution_options(populate_existing=True))
+        statement = update(model).where(*criteria).values({pk.name: pk}).returning(model)
+    return session.scalar(statement.execution_options(synchronize_session=False, populate_existing=True))
 
 
 def get_for_update(session, model, key):
-    """Load a row for a read-decide-write in this transaction, current and locked.
-
-    PostgreSQL: ``SELECT … FOR UPDATE``.  SQLite has no row locks (and ignores FOR
-    UPDATE), so first take the database's write lock with a no-op UPDATE of that row —
-    the effect of ``BEGIN IMMEDIATE`` — then read: nothing read afterwards can change
-    before this transaction commits.  Rows already in the session are refreshed.
-    """
+    """``first_for_update`` by primary key."""
     from sqlalchemy import inspect as sa_inspect
-    from sqlalchemy import update
 
-    if not is_postgres(session):
-        pk = sa_inspect(model).primary_key[0]
-        session.execute(update(model).where(pk == key).values({pk.name: pk})
-                        .execution_options(synchronize_session=False))
-    return session.get(model, key, with_for_update=True, populate_existing=True)
+    return first_for_update(session, model, sa_inspect(model).primary_key[0] == key)
 
 
 @functools.cache

@@ -2,20 +2,18 @@
 
 Pushes wait for the current transaction to commit (a rolled-back change is never
 announced); a transaction's pushes are published together, in one Redis round trip
-(core.socket_queue).  They go through Flask-SocketIO's Redis message queue, so a job in an RQ worker
-and a request in any web process reach the same connected consoles.
+(core.socket_queue).  They go through Flask-SocketIO's Redis message queue, so a job in an
+RQ worker and a request in any web process reach the same connected consoles.
 """
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 
-from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
+from core.db import on_commit, scratch
 
 NAMESPACE = "/console"
 SUPERVISORS = "supervisors"
-FIRST_PUSHES = "first_pushes"  # session.info keys: pushes published at commit, these first
-PUSHES = "pushes"
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +38,26 @@ def push_now(event: str, data: dict, room: str) -> None:
 
 def push(event: str, data: dict, room: str) -> None:
     """Emit ``event`` to ``room`` once the current transaction commits."""
-    _keep_for_commit(PUSHES, (event, data, room))
+    _pending()["rest"].append((event, data, room))
 
 
 def push_first(event: str, data: dict, room: str) -> None:
     """``push``, published ahead of the transaction's other pushes: for an event someone is
     waiting on (the screen pop)."""
-    _keep_for_commit(FIRST_PUSHES, (event, data, room))
+    _pending()["first"].append((event, data, room))
 
 
-def _keep_for_commit(key: str, message: tuple) -> None:
+def _pending() -> dict:
+    """This transaction's pushes; the first one registers their publishing, ahead of the
+    transaction's other after-commit work (job kicks)."""
     from extensions import db
 
     session = db.session()
-    if session.get_transaction() is None:
-        session.begin()  # so a rollback before any SQL still discards the push
-    session.info.setdefault(key, []).append(message)
+    pending = scratch(session, "pushes")
+    if not pending:
+        pending.update(first=[], rest=[])
+        on_commit(session, lambda: publish_together(pending["first"] + pending["rest"]), first=True)
+    return pending
 
 
 def publish_together(messages: list[tuple]) -> None:
@@ -63,33 +65,7 @@ def publish_together(messages: list[tuple]) -> None:
     queue can pipeline (core.socket_queue)."""
     from extensions import socketio
 
-    manager = getattr(getattr(socketio, "server", None), "manager", None)
-    together = getattr(manager, "together", None)
-    if together is None or len(messages) < 2:
+    together = getattr(getattr(getattr(socketio, "server", None), "manager", None), "together", None)
+    with together() if together is not None else nullcontext():
         for message in messages:
             push_now(*message)
-        return
-    with together():
-        for message in messages:
-            push_now(*message)
-
-
-# Inserted before core.db's after-commit listener: a transaction's pushes are published
-# at the commit, the first ones first, before other after-commit work (job enqueues).
-@sa_event.listens_for(Session, "after_commit", insert=True)
-def _publish_pushes(session: Session) -> None:
-    if session.get_nested_transaction() is not None:
-        return  # a savepoint was released, not the transaction committed: wait for that
-    messages = session.info.pop(FIRST_PUSHES, []) + session.info.pop(PUSHES, [])
-    if messages:
-        try:
-            publish_together(messages)
-        except Exception:  # committed already; pushes are best effort (see push_now)
-            log.exception("could not publish %d pushes", len(messages))
-
-
-@sa_event.listens_for(Session, "after_soft_rollback")
-def _drop_pushes(session: Session, previous_transaction) -> None:
-    if previous_transaction.parent is None:  # the outermost transaction, not a savepoint
-        session.info.pop(FIRST_PUSHES, None)
-        session.info.pop(PUSHES, None)

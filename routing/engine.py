@@ -20,7 +20,7 @@ reads, decides and writes across two transactions.  The load counters move with 
 change of a work item's holder (``_moved``), in the same transaction.
 
 The routing hot path (``route``, ``queue_ticket``'s new item, ``offer_next``) runs prebuilt
-Core statements on the session's connection (``_sql``): the same transaction, without the
+Core statements on the session's connection (``store.run_sql``): the same transaction, without the
 ORM's per-statement work (about a quarter of the Python time of ``session.execute``).
 Those statements do not autoflush: ``route`` flushes first.
 """
@@ -32,14 +32,23 @@ from functools import cache
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, exists, func, insert, literal, or_, select, true, union_all, update
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm.attributes import set_committed_value
 
-from core.db import attach_inserted, first_for_update, get_for_update, is_postgres, scratch, utcnow
+from core.db import (
+    attach_inserted,
+    first_for_update,
+    get_for_update,
+    insert_now,
+    is_postgres,
+    loaded,
+    scratch,
+    utcnow,
+    written_by_hand,
+)
 from extensions import db
 from routing import policy as P
 from routing import store
 from routing.models import Offer, OperatorState, RoutingEvent, WorkItem
+from routing.store import run_sql
 
 log = logging.getLogger(__name__)
 ACTIVE = ("offered", "assigned")
@@ -52,11 +61,6 @@ OPERATOR_ROLES = {"operator", "supervisor", "admin"}  # roles that take work (ad
 
 ITEMS = WorkItem.__table__
 STATES = OperatorState.__table__
-
-
-def _sql(statement, params=None):
-    """Run a Core statement on the session's connection (its current transaction)."""
-    return db.session.connection().execute(statement, params)
 
 
 def _users():
@@ -97,7 +101,7 @@ def _waiting_of(row) -> Waiting:
 
 def waiting_item(work_id: int) -> Waiting | None:
     """The item if it is waiting (one indexed read)."""
-    row = _sql(_READ_WAITING, {"work_id": work_id}).first()
+    row = run_sql(_READ_WAITING, {"work_id": work_id}).first()
     return _waiting_of(row) if row is not None else None
 
 
@@ -127,7 +131,7 @@ def operator_snapshots(channel: str | None = None, operator_id: int | None = Non
     channel (the counters of operator_states)."""
     statement = _available_statement(operator_id is not None)
     snapshots = []
-    for row in _sql(statement, {"operator_id": operator_id} if operator_id is not None else None):
+    for row in run_sql(statement, {"operator_id": operator_id} if operator_id is not None else None):
         if _takes_work(row.roles):
             snapshots.append(_snapshot(row, dict(zip(P.CHANNELS, row[5:], strict=True))))
     return snapshots
@@ -162,11 +166,11 @@ def candidate_snapshots(item: P.Item, policy: dict, now, limit: int = CANDIDATES
     capacity = capacity_of(policy, item.channel)
     tiers = P.tiers_in_order(step)
     if tiers is None:
-        rows = _sql(_candidates_statement(item.channel, limit, False), {"tier": step["min_tier"], "capacity": capacity})
+        rows = run_sql(_candidates_statement(item.channel, limit, False), {"tier": step["min_tier"], "capacity": capacity})
         return [_candidate(row, item.channel) for row in rows if _takes_work(row.roles)]
     snapshots: list[P.Operator] = []
     for tier in tiers:
-        rows = _sql(_candidates_statement(item.channel, limit, True), {"tier": tier, "capacity": capacity})
+        rows = run_sql(_candidates_statement(item.channel, limit, True), {"tier": tier, "capacity": capacity})
         snapshots += [_candidate(row, item.channel) for row in rows if _takes_work(row.roles)]
         if len(snapshots) >= limit:
             break
@@ -225,9 +229,6 @@ def queue_ticket(ticket, *, skills: list[str] | None = None, new: bool = False) 
     return work
 
 
-_INSERT_ITEM = insert(ITEMS).returning(ITEMS.c.id)
-
-
 @cache
 def _insert_item_and_event():
     """PostgreSQL: the new item and its "queued" event in one statement; answers the id."""
@@ -250,21 +251,15 @@ def _insert_waiting(ticket, skills: list[str]) -> WorkItem:
               "waiting_since": ticket.waiting_since or utcnow(), "operator_id": None, "assigned_at": None,
               "done_at": None, "version": 1}
     detail = {"rank": rank, "channel": ticket.channel}
-    postgres = is_postgres(db.session)
-    if postgres:
-        work_id = _sql(_insert_item_and_event(), {**values, "at": utcnow(), "detail": detail}).scalar_one()
-    else:
-        work_id = _sql(_INSERT_ITEM, values).scalar_one()
-    work = WorkItem(id=work_id, **values)  # the session's copy, from what was written
-    _attach(work)
-    if not postgres:
+    if not is_postgres(db.session):
+        work = WorkItem(**values)
+        insert_now(db.session, work)
         store.record_event("queued", work, detail=detail)
-    return work
-
-
-def _attach(work: WorkItem) -> None:
-    """The session holds the new item like a row it loaded (no read back)."""
+        return work
+    work_id = run_sql(_insert_item_and_event(), {**values, "at": utcnow(), "detail": detail}).scalar_one()
+    work = WorkItem(id=work_id, **values)  # the session's copy, from what was written
     attach_inserted(db.session, work)
+    return work
 
 
 def _requeue(work: WorkItem, ticket) -> None:
@@ -305,7 +300,7 @@ def _change_load_statement(channel: str):
 
 
 def _change_load(operator_id: int, channel: str, delta: int) -> None:
-    _sql(_change_load_statement(channel), {"operator_id": operator_id, "delta": delta})
+    run_sql(_change_load_statement(channel), {"operator_id": operator_id, "delta": delta})
 
 
 def _holding(work: WorkItem) -> tuple[int, str] | None:
@@ -346,7 +341,7 @@ def _reserve(operator_id: int, channel: str, capacity: int) -> bool:
     statement: False if they are not available or full.  (PostgreSQL re-checks the WHERE
     on the newest row after waiting for a concurrent claim, so capacity holds.)"""
     statement = _reserve_statement(channel, is_postgres(db.session))
-    return _sql(statement, {"operator_id": operator_id, "capacity": capacity}).rowcount == 1
+    return run_sql(statement, {"operator_id": operator_id, "capacity": capacity}).rowcount == 1
 
 
 _CLAIM_ITEM = (update(ITEMS)
@@ -422,11 +417,7 @@ def _choose_and_claim_in_one_statement(channel: str, tiers_in_order: int):
     None, items claimed)."""
     reserved = _reserve_best_statement(channel, tiers_in_order, True).cte("reserved")
     holder = select(reserved.c.user_id).scalar_subquery()
-    claimed = (update(ITEMS)
-               .where(ITEMS.c.id == bindparam("work_id"), ITEMS.c.state == "waiting",
-                      ITEMS.c.version == bindparam("read_version"), exists(select(reserved.c.user_id)))
-               .values(state=bindparam("new_state"), operator_id=holder,
-                       assigned_at=bindparam("at", type_=ITEMS.c.assigned_at.type), version=ITEMS.c.version + 1)
+    claimed = (_CLAIM_ITEM.where(exists(select(reserved.c.user_id))).values(operator_id=holder)
                .returning(ITEMS.c.id).cte("claimed"))
     return select(holder, select(func.count()).select_from(claimed).scalar_subquery())
 
@@ -439,12 +430,12 @@ def _reserve_best_and_claim(item: Waiting, tiers: tuple[int, dict], capacity: in
     params = {**tier_params, "capacity": capacity, "work_id": item.id, "read_version": item.version,
               "new_state": new_state, "at": assigned_at}
     if is_postgres(db.session):
-        operator_id, claimed = _sql(_choose_and_claim_in_one_statement(item.channel, tiers_in_order), params).one()
+        operator_id, claimed = run_sql(_choose_and_claim_in_one_statement(item.channel, tiers_in_order), params).one()
         return operator_id, claimed == 1
-    operator_id = _sql(_reserve_best_statement(item.channel, tiers_in_order, False), params).scalar()
+    operator_id = run_sql(_reserve_best_statement(item.channel, tiers_in_order, False), params).scalar()
     if operator_id is None:
         return None, False
-    return operator_id, _sql(_CLAIM_ITEM, {**params, "holder": operator_id}).rowcount == 1
+    return operator_id, run_sql(_CLAIM_ITEM, {**params, "holder": operator_id}).rowcount == 1
 
 
 def _reserve_and_claim(item: Waiting, operator_id: int, capacity: int, new_state: str, assigned_at) -> tuple[bool, bool]:
@@ -452,11 +443,11 @@ def _reserve_and_claim(item: Waiting, operator_id: int, capacity: int, new_state
     params = {"operator_id": operator_id, "capacity": capacity, "work_id": item.id, "read_version": item.version,
               "new_state": new_state, "holder": operator_id, "at": assigned_at}
     if is_postgres(db.session):
-        reserved, claimed = _sql(_claim_in_one_statement(item.channel), params).one()
+        reserved, claimed = run_sql(_claim_in_one_statement(item.channel), params).one()
         return reserved == 1, claimed == 1
     if not _reserve(operator_id, item.channel, capacity):
         return False, False
-    return True, _sql(_CLAIM_ITEM, params).rowcount == 1
+    return True, run_sql(_CLAIM_ITEM, params).rowcount == 1
 
 
 def try_claim(item: Waiting, operator_id: int, policy: dict, *, by: int | None = None) -> str | None:
@@ -487,24 +478,16 @@ def _claimed(item: Waiting, operator_id: int, new_state: str, assigned_at, polic
              by: int | None = None) -> str:
     """The item is the operator's now: the session's copy follows, then the offer or the
     ticket's assignment."""
-    _sync_session_copy(item.id, state=new_state, operator_id=operator_id, assigned_at=assigned_at,
-                       version=item.version + 1)
+    work = loaded(db.session, WorkItem, item.id)  # e.g. the one the CTI webhook just queued
+    if work is not None:
+        written_by_hand(work, state=new_state, operator_id=operator_id, assigned_at=assigned_at,
+                        version=item.version + 1)
     held = item._replace(operator_id=operator_id)
     if new_state == "offered":
         store.create_offer(held, operator_id, policy)
     else:
         store.assign_ticket(held, operator_id, by=by)
     return new_state
-
-
-def _sync_session_copy(work_id: int, **values) -> None:
-    """The session's copy of the item, if it has one (e.g. the one the CTI webhook just
-    queued), gets what the Core UPDATE wrote."""
-    key = sa_inspect(WorkItem).identity_key_from_primary_key((work_id,))
-    work = db.session.identity_map.get(key)
-    if work is not None:
-        for name, value in values.items():
-            set_committed_value(work, name, value)
 
 
 def _queued_copy(work_id: int) -> WorkItem | None:
@@ -515,10 +498,7 @@ def _queued_and_waiting(work_id: int) -> Waiting | None:
     """The item if ``queue_ticket`` wrote it in this transaction and it still waits (the
     CTI webhook routes the call it has just queued): no need to read it back."""
     work = _queued_copy(work_id)
-    if work is None or work.state != "waiting":
-        return None
-    return Waiting(work.id, work.ticket_id, work.channel, work.rank, work.priority, work.waiting_since,
-                   frozenset(work.skills or ()), work.version)
+    return _waiting_of(work) if work is not None and work.state == "waiting" else None
 
 
 def route(work_id: int) -> str | None:
@@ -547,7 +527,7 @@ def route_many(work_ids: list[int]) -> dict[int, str | None]:
     in one read, the policy and their rejections in one Redis round trip, the routing
     events in one INSERT, the pushes in one publish at commit.  The caller commits."""
     db.session.flush()
-    items = {row.id: _waiting_of(row) for row in _sql(_READ_WAITING_MANY, {"work_ids": list(work_ids)})}
+    items = {row.id: _waiting_of(row) for row in run_sql(_READ_WAITING_MANY, {"work_ids": list(work_ids)})}
     policy, rejections = store.policy_and_rejections_of(list(items))
     states: dict[int, str | None] = {}
     with store.events_together():
@@ -606,7 +586,7 @@ def first_choice(item: Waiting, policy: dict, now, excluded: set[int]) -> int | 
         ranked = best_operators(item.as_item(), policy, now, excluded)
         return ranked[0].id if ranked else None
     tiers_in_order, tier_params = _tier_plan(policy, item, now)
-    return _sql(select(_best_operator(item.channel, tiers_in_order, False)),
+    return run_sql(select(_best_operator(item.channel, tiers_in_order, False)),
                 {**tier_params, "capacity": capacity_of(policy, item.channel)}).scalar()
 
 
@@ -650,7 +630,7 @@ def offer_next(operator_id: int) -> int | None:
         # No row locks on the candidates: the claim locks the operator, then the one item
         # (the order every claim uses, so claims cannot deadlock each other), and its
         # conditional update tells if someone else took the item meanwhile.
-        for row in _sql(_WAITING_FOR_CHANNEL, {"channel": channel}).all():
+        for row in run_sql(_WAITING_FOR_CHANNEL, {"channel": channel}).all():
             item = _waiting_of(row)
             operator.excluded = frozenset({item.id}) if item.id in excluded_items else frozenset()
             if P.eligible(policy, item.as_item(), operator, now):
@@ -736,7 +716,7 @@ def finish_item(ticket_id: int, *, reason: str = "done") -> WorkItem | None:
     store.record_event("done", work, operator_id=previous, detail={"reason": reason})
     if previous:
         # Idle again on this channel: the longest idle are offered first.
-        _sql(_idle_again_statement(work.channel), {"operator_id": previous, "now": utcnow()})
+        run_sql(_idle_again_statement(work.channel), {"operator_id": previous, "now": utcnow()})
         store.after_commit_free(previous)
     return work
 

@@ -5,6 +5,7 @@ import hashlib
 import json
 import time
 from datetime import timedelta
+from functools import cache
 
 from sqlalchemy import and_, func, or_, select, text
 
@@ -73,7 +74,7 @@ def operators() -> list[dict]:
     Python objects one by one costs several times more); elsewhere it is built here."""
     capacity = dict(policy_in_force()["capacity"])
     if is_postgres(db.session):
-        document = db.session.connection().execute(_OPERATORS_AS_JSON, {"capacity": json.dumps(capacity)}).scalar()
+        document = db.session.connection().execute(_operators_as_json(), {"capacity": json.dumps(capacity)}).scalar()
         return json.loads(document)
     return operators_built_here(capacity)
 
@@ -107,10 +108,19 @@ def operators_built_here(capacity: dict) -> list[dict]:
     return result
 
 
-# The same list as ``operators_built_here``, field for field: roles that include
-# "operator" (operator, supervisor, admin; no role name is part of another), times as
-# Python's isoformat of a UTC time writes them (no fraction when it is zero).
-_OPERATORS_AS_JSON = text("""
+@cache
+def _operators_as_json():
+    """The same list as ``operators_built_here``, field for field: the roles that include
+    "operator" (accounts.models.IMPLIED; no role name is part of another), times as
+    Python's isoformat of a UTC time writes them (no fraction when it is zero)."""
+    from accounts.models import IMPLIED
+
+    takes_work = " OR ".join(f"u.roles LIKE '%{role}%'" for role, granted in sorted(IMPLIED.items())
+                             if "operator" in granted)
+    return text(_OPERATORS_AS_JSON.replace("{takes_work}", takes_work))
+
+
+_OPERATORS_AS_JSON = """
 SELECT coalesce(json_agg(json_build_object(
     'id', u.id, 'username', u.username, 'name', coalesce(nullif(u.name, ''), u.username), 'tier', u.tier,
     'skills', CASE WHEN json_typeof(u.skills) = 'array' THEN u.skills ELSE '[]'::json END,
@@ -123,8 +133,8 @@ SELECT coalesce(json_agg(json_build_object(
     'capacity', CAST(:capacity AS json)
 ) ORDER BY u.tier DESC, u.username), '[]')::text
 FROM users u LEFT JOIN operator_states s ON s.user_id = u.id
-WHERE u.active AND (u.roles LIKE '%operator%' OR u.roles LIKE '%supervisor%' OR u.roles LIKE '%admin%')
-""")
+WHERE u.active AND ({takes_work})
+"""
 
 
 def service_level(window: timedelta = timedelta(hours=1), target_s: int = 30) -> dict:

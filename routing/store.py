@@ -22,10 +22,11 @@ from routing.events import offer_created, offer_decided
 from routing.models import Offer, RoutingEvent, RoutingPolicyRow
 
 
-def _sql(statement, params=None):
+def run_sql(statement, params=None):
     """Run a Core statement on the session's connection (its current transaction; no
-    autoflush, none of the ORM's per-statement work)."""
+    autoflush, none of the ORM's per-statement work): routing's hot paths use it."""
     return db.session.connection().execute(statement, params)
+
 
 
 # --- policy --------------------------------------------------------------------------
@@ -129,7 +130,7 @@ def record_event(kind: str, work, *, operator_id: int | None = None,
     if held is not None:
         held.append(row)
     else:
-        _sql(_INSERT_EVENT, row)
+        run_sql(_INSERT_EVENT, row)
 
 
 @contextmanager
@@ -145,7 +146,7 @@ def events_together():
     finally:
         db.session.info.pop(_EVENTS_HELD, None)
     if held:
-        _sql(_INSERT_EVENT, held)
+        run_sql(_INSERT_EVENT, held)
 
 
 # --- offers ----------------------------------------------------------------------------
@@ -163,7 +164,7 @@ def _customer_of_ticket_statement():
 
 def _customer_of_ticket(ticket_id: int) -> dict | None:
     """The ticket's customer as an offer shows it (one read)."""
-    row = _sql(_customer_of_ticket_statement(), {"ticket_id": ticket_id}).first()
+    row = run_sql(_customer_of_ticket_statement(), {"ticket_id": ticket_id}).first()
     if row is None:
         return None
     return {"id": row.id, "name": row.name, "rank": row.rank_override or row.rank_computed or "new"}
@@ -187,7 +188,7 @@ def create_offer(work, operator_id: int, policy: dict) -> int:
     offer's id.  One INSERT; the offer reaches the console after commit."""
     timeout = policy["offer_timeout_s"]
     expires_at = utcnow() + timedelta(seconds=timeout)
-    offer_id = _sql(_INSERT_OFFER, {"work_item_id": work.id, "ticket_id": work.ticket_id, "operator_id": operator_id,
+    offer_id = run_sql(_INSERT_OFFER, {"work_item_id": work.id, "ticket_id": work.ticket_id, "operator_id": operator_id,
                                     "channel": work.channel, "state": "pending", "created_at": utcnow(),
                                     "expires_at": expires_at, "decided_at": None, "reason": None}).scalar_one()
     record_event("offered", work, operator_id=operator_id, detail={"offer_id": offer_id, "timeout_s": timeout})
@@ -231,19 +232,11 @@ def remember_rejection(work_id: int, operator_id: int, cooldown_s: int) -> None:
     pipe.execute()
 
 
-def rejected_by(work_id: int) -> set[int]:
-    members = get_redis().zrangebyscore(f"tsunagu:rejected:item:{work_id}", time.time(), "+inf")
-    return {int(m) for m in members}
-
-
 def policy_and_rejections(work_id: int) -> tuple[dict, set[int]]:
     """What a decision needs from Redis in one round trip: the policy in force and the
     operators who rejected the item lately."""
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.get(POLICY_VERSION_KEY)
-    pipe.zrangebyscore(f"tsunagu:rejected:item:{work_id}", time.time(), "+inf")
-    version, members = pipe.execute()
-    return policy_in_force(version), {int(m) for m in members}
+    policy, rejections = policy_and_rejections_of([work_id])
+    return policy, rejections[work_id]
 
 
 def policy_and_rejections_of(work_ids: list[int]) -> tuple[dict, dict[int, set[int]]]:
