@@ -261,6 +261,9 @@ def answer(data: dict) -> dict:
     call.operator_id = operator.id
     if call.direction == "in" and call.ticket_id:
         _bind_to_operator(call, operator)
+        from tickets.service import answered_on_the_phone
+
+        answered_on_the_phone(call.ticket_id, operator, call.start_at)
     return {}
 
 

@@ -335,3 +335,79 @@ def test_a_pop_waits_for_the_commit_and_a_rollback_drops_it(app, published):
         push_first("dropped", {"n": 4}, "room")
         db.session.rollback()
     assert [event for event, _ in published()] == ["first", "later", "after the savepoint"]
+
+
+def phone_ticket(app, call_id):
+    from extensions import db
+    from tickets.models import Ticket
+
+    with app.app_context():
+        ticket = db.session.get(Ticket, call_row(app, call_id).ticket_id)
+        db.session.expunge(ticket)
+        return ticket
+
+
+def test_a_call_answered_by_a_person_is_the_tickets_first_response(app, cti, senior, client):
+    """The talk answers the customer: the phone ticket opens and its first-response clock
+    stops when the operator picks up, whether the console accepted the offer first or
+    the PBX's answer accepts it; a repeated answer changes nothing more."""
+    from extensions import db
+    from routing.models import Offer
+    from tests.conftest import PASSWORD
+
+    platinum_customer(app)
+    cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="fr-1")
+    ringing = phone_ticket(app, "fr-1")
+    assert (ringing.status, ringing.first_responded_at) == ("new", None)
+    cti(event="answer", callId="fr-1", user="201")
+    answered = phone_ticket(app, "fr-1")
+    assert answered.status == "open" and answered.assignee_id == senior
+    assert answered.first_responded_at == call_row(app, "fr-1").start_at
+    assert answered.version > ringing.version and not answered.first_response_breached
+    cti(event="answer", callId="fr-1", user="201")
+    assert phone_ticket(app, "fr-1").version == answered.version
+    cti(event="hangup", callId="fr-1", cause="normalClearing")
+    assert (phone_ticket(app, "fr-1").status, phone_ticket(app, "fr-1").assignee_id) == ("open", senior)
+
+    # The same customer's next call reuses the open ticket; the console accepts first.
+    from accounts.models import User
+    from routing.presence import set_presence
+
+    with app.app_context():
+        set_presence(db.session.get(User, senior), "available")  # wrap-up over
+        db.session.commit()
+    cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="fr-2")
+    assert call_row(app, "fr-2").ticket_id == answered.id
+    login = client.post("/api/v1/auth/login", json={"username": "senior", "password": PASSWORD})
+    client.csrf_token = login.get_json()["csrf_token"]
+    with app.app_context():
+        offer_id = db.session.scalar(select(Offer.id).where(Offer.state == "pending"))
+    assert client.post(f"/api/v1/offers/{offer_id}/accept").status_code == 200
+    before = phone_ticket(app, "fr-2")
+    cti(event="answer", callId="fr-2", user="senior")
+    after = phone_ticket(app, "fr-2")
+    assert after.status == "open" and after.first_responded_at == answered.first_responded_at
+    assert after.version == before.version  # nothing new to record
+
+
+def test_a_pending_phone_ticket_opens_when_the_customer_calls_and_voicemail_answers_nothing(app, cti, senior):
+    from extensions import db
+    from tickets import service
+    from tickets.models import Ticket
+
+    platinum_customer(app)
+    cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="vm-1")
+    cti(event="answer", callId="vm-1", user="voicemail")
+    cti(event="hangup", callId="vm-1", cause="normalClearing")
+    assert phone_ticket(app, "vm-1").status == "new"  # nobody talked to the customer
+    assert phone_ticket(app, "vm-1").first_responded_at is None
+    with app.app_context():
+        ticket = db.session.get(Ticket, call_row(app, "vm-1").ticket_id)
+        service.change_status(ticket, "open", None)
+        service.change_status(ticket, "pending", None)
+        db.session.commit()
+    cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="vm-2")
+    assert call_row(app, "vm-2").ticket_id == call_row(app, "vm-1").ticket_id
+    cti(event="answer", callId="vm-2", user="senior")
+    reopened = phone_ticket(app, "vm-2")
+    assert reopened.status == "open" and reopened.sla_paused_at is None and reopened.first_responded_at

@@ -471,6 +471,25 @@ def add_message(ticket: Ticket, *, body: str, kind: str, actor=None, expected_ve
     return message
 
 
+def answered_on_the_phone(ticket_id: int, operator, now: datetime) -> None:
+    """A person picked up the ticket's call: the talk is the first response, and a new
+    ticket (or one pending on the customer, who has now called) is open.  Without this a
+    phone ticket stayed ``new`` after the call and its first-response clock ran on."""
+    ticket = get(ticket_id, lock=True)
+    reopen = ticket.status in ("new", "pending")
+    if not reopen and ticket.first_responded_at is not None:
+        return
+    status_before = ticket.status
+    sla.mark_met(ticket, now, first_response=True)
+    if reopen:
+        change_status(ticket, "open", operator, now=now)
+    _touch(ticket, now)
+    db.session.flush()
+    if status_before != ticket.status:
+        _changed(ticket, {"status": [status_before, ticket.status]})
+    _announce(ticket)
+
+
 def reopen_by_customer(ticket: Ticket, now: datetime) -> bool:
     """A customer wrote again: solved/pending tickets open and wait for an operator."""
     if ticket.status not in ("solved", "pending"):
