@@ -86,7 +86,7 @@ def create_app(overrides: dict | None = None) -> Flask:
                       cors_allowed_origins=[], logger=False, engineio_logger=False)
     from console import socket as console_socket
 
-    console_socket.register(socketio)
+    console_socket.register(socketio, app.config)
 
     # 8. Cross-domain reactions (signals) and routing's periodic jobs.
     _connect_signals(app)

@@ -79,6 +79,9 @@ def load() -> dict:
         # RFM ranking: window in days and the score sums for platinum, gold, silver.
         "RFM_WINDOW_DAYS": _int("RFM_WINDOW_DAYS", 365),
         "RFM_THRESHOLDS": _thresholds(os.environ.get("RFM_THRESHOLDS", "13,10,7")),
+        # Client → server Socket.IO events per connection: sustained rate and burst.
+        "SOCKET_EVENTS_PER_S": _int("SOCKET_EVENTS_PER_S", 5),
+        "SOCKET_EVENT_BURST": _int("SOCKET_EVENT_BURST", 30),
         # Seconds a closed console may stay away before its operator goes offline.
         "PRESENCE_GRACE_S": _int("PRESENCE_GRACE_S", 60),
         "SESSION_COOKIE_HTTPONLY": True,

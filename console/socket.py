@@ -12,6 +12,7 @@ from flask_login import current_user
 from flask_socketio import Namespace, emit, join_room
 
 from core.realtime import NAMESPACE, SUPERVISORS, user_room
+from core.socket_limits import REFUSED, EventBuckets
 from extensions import db
 from routing import presence
 from tickets import viewers
@@ -25,6 +26,18 @@ def _allowed() -> bool:
 
 
 class ConsoleNamespace(Namespace):
+    def __init__(self, namespace: str, buckets: EventBuckets):
+        super().__init__(namespace)
+        self.buckets = buckets
+
+    def trigger_event(self, event, *args):
+        """Every client event passes the connection's flood guard (``args[0]`` is its sid)."""
+        if event == "disconnect":
+            self.buckets.forget(args[0])
+        elif event != "connect" and not self.buckets.allow(args[0]):
+            return REFUSED
+        return super().trigger_event(event, *args)
+
     def on_connect(self, auth=None):
         if not _allowed():
             raise ConnectionRefusedError("login required")
@@ -69,5 +82,6 @@ class ConsoleNamespace(Namespace):
         return presence.as_event(current_user, state)
 
 
-def register(socketio) -> None:
-    socketio.on_namespace(ConsoleNamespace(NAMESPACE))
+def register(socketio, config) -> None:
+    buckets = EventBuckets(rate=config["SOCKET_EVENTS_PER_S"], burst=config["SOCKET_EVENT_BURST"])
+    socketio.on_namespace(ConsoleNamespace(NAMESPACE, buckets))

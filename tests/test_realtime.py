@@ -134,3 +134,28 @@ def test_a_transactions_pushes_are_published_together_at_commit_in_order(app, pu
         db.session.rollback()
         db.session.commit()
         assert published() == [("screen_pop", {"n": 0}), ("ticket_updated", {"n": 1}), ("ticket_assigned", {"n": 2})]
+
+
+def test_a_flooding_connection_is_refused_beyond_its_burst_and_recovers(processes, make_user):
+    """Client events pass a token bucket per connection: beyond the burst the ack is a
+    rate_limited error and the handler does not run; the bucket refills at the rate, and
+    the connection stays up (another connection has its own bucket)."""
+    node = processes.web(SOCKET_EVENTS_PER_S="2", SOCKET_EVENT_BURST="3")
+    make_user("op-flood", roles="operator")
+    make_user("op-calm", roles="operator")
+    flooder, _ = connect(node, http_login(node, "op-flood"))
+    calm, _ = connect(node, http_login(node, "op-calm"))
+    try:
+        answers = [flooder.call("presence", {"presence": "available"}, namespace="/console", timeout=5)
+                   for _ in range(8)]
+        refused = [a for a in answers if a.get("error", {}).get("code") == "rate_limited"]
+        assert answers[0]["presence"] == "available"
+        assert 3 <= len(refused) <= 5, answers  # 3 in the burst, at most ~1 refilled meanwhile
+        assert calm.call("presence", {"presence": "available"}, namespace="/console", timeout=5)["presence"] \
+            == "available"
+        time.sleep(1.1)
+        assert flooder.call("presence", {"presence": "busy"}, namespace="/console", timeout=5)["presence"] == "busy"
+        assert flooder.connected
+    finally:
+        flooder.disconnect()
+        calm.disconnect()
