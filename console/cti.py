@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 
 from console.models import BlockedNumber, Call
 from core.db import first_for_update, insert_now, is_postgres, scratch, utcnow
@@ -69,24 +69,6 @@ def find_call(call_id: str, *, lock: bool = False) -> Call | None:
     if not lock:
         return db.session.scalar(select(Call).where(Call.call_id == call_id))
     return first_for_update(db.session, Call, Call.call_id == call_id)
-
-
-@cache
-def _lock_call_statement(postgres: bool):
-    calls = Call.__table__
-    if postgres:
-        return select(calls.c.id).where(calls.c.call_id == bindparam("wanted")).with_for_update()
-    # SQLite has no row locks: a no-op UPDATE takes the database's write lock (like
-    # BEGIN IMMEDIATE), so everything read afterwards stays current until the commit.
-    return (update(calls).where(calls.c.call_id == bindparam("wanted")).values(id=calls.c.id)
-            .returning(calls.c.id))
-
-
-def lock_call(call_id: str) -> bool:
-    """Lock the call for this transaction's read-decide-write, in one statement; False
-    if there is no such call yet (its unique key then guards the insert)."""
-    statement = _lock_call_statement(is_postgres(db.session))
-    return db.session.execute(statement, {"wanted": call_id}).first() is not None
 
 
 @cache
@@ -196,12 +178,17 @@ def new_call(data: dict) -> dict:
     raw_to = _event_value(data, "to") or ""
     other_party = raw_from if direction == "in" else raw_to
     caller = phone_or_none(other_party) if other_party.lower() != "anonymous" else None
-    # Read what needs no lock first: on SQLite the call's lock is the database's write
-    # lock, held until the commit, and every other webhook waits for it.
+    # On SQLite the call's lock is the database's write lock, held until the commit, and
+    # every other webhook waits for it: read what needs no lock first.  PostgreSQL locks
+    # only the call's row, so it looks for the call first, and a repeated newCall (a PBX
+    # asking again about a queued call) skips the caller's lookup.
+    lock_first = is_postgres(db.session)
+    if lock_first and (repeated := find_call(call_id, lock=True)) is not None:
+        return decision_for(repeated)
     blocked = direction == "in" and is_blocked(caller)
     known = known_customer(caller) if direction == "in" and not blocked else None
-    if lock_call(call_id):
-        return decision_for(find_call(call_id))  # a repeated event: its current decision
+    if not lock_first and (repeated := find_call(call_id, lock=True)) is not None:
+        return decision_for(repeated)  # a repeated event: its current decision
     call = Call(call_id=call_id, direction=direction, from_number=raw_from[:80], to_number=raw_to[:80],
                 caller=caller, queue=(_event_value(data, "queue") or None), initialized_at=utcnow())
     if direction == "out":

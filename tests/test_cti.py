@@ -411,3 +411,34 @@ def test_a_pending_phone_ticket_opens_when_the_customer_calls_and_voicemail_answ
     cti(event="answer", callId="vm-2", user="senior")
     reopened = phone_ticket(app, "vm-2")
     assert reopened.status == "open" and reopened.sla_paused_at is None and reopened.first_responded_at
+
+
+def test_a_repeated_newcall_on_postgresql_skips_the_callers_lookup(app, cti, senior):
+    """A PBX asks again about a queued call: PostgreSQL finds the call first (its row lock
+    is all newCall needs) and answers from it without the blocklist and customer reads.
+    SQLite reads them first on purpose: its call lock is the database's write lock."""
+    from sqlalchemy import event
+
+    from core.db import is_postgres
+    from extensions import db
+
+    platinum_customer(app)
+    first = cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="rep-1").get_json()
+    statements: list[str] = []
+    with app.app_context():
+        engine, postgres = db.engine, is_postgres(db.session)
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        again = cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="rep-1").get_json()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert again == first
+    touched = " ".join(statements).lower()
+    assert "from calls" in touched or "update calls" in touched
+    if postgres:
+        assert "blocked_numbers" not in touched and "customer_identities" not in touched
+        assert not any(s.lstrip().upper().startswith("INSERT") for s in statements)
