@@ -26,6 +26,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options["connect_args"] = {**options.get("connect_args", {}), "options": "-c jit=off"}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+        from core import pg_liveness
+
+        pg_liveness.install()
     elif app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         from core.sqlite_writers import TakingTurnsConnection
 

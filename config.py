@@ -88,7 +88,8 @@ def load() -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
         "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No pool_pre_ping: core.pg_liveness checks a pooled connection without a round trip.
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
         # API documentation (flask-smorest); Swagger UI is served from static/vendor.
         "API_TITLE": "Tsunagu",
         "API_VERSION": "v1",

@@ -10,10 +10,10 @@ from datetime import timedelta
 from functools import cache
 
 from flask import current_app, g, has_request_context
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, func, insert, select
 
 from core import jobs
-from core.db import on_commit, scratch, utcnow
+from core.db import is_postgres, on_commit, scratch, utcnow
 from core.realtime import push, user_room
 from core.redis_conn import get_redis
 from extensions import db
@@ -151,36 +151,57 @@ def events_together():
 
 # --- offers ----------------------------------------------------------------------------
 
-@cache
-def _customer_of_ticket_statement():
+def _customer_columns(ticket_id):
+    """The ticket's customer as an offer shows it, as three scalar subqueries: id, name
+    and rank (``ticket_id``: a column or a parameter)."""
     from customers.models import Customer
     from tickets.models import Ticket
 
     customers, tickets = Customer.__table__, Ticket.__table__
-    return (select(customers.c.id, customers.c.name, customers.c.rank_override, customers.c.rank_computed)
-            .join_from(tickets, customers, customers.c.id == tickets.c.customer_id)
-            .where(tickets.c.id == bindparam("ticket_id")))
+    of_ticket = select().join_from(tickets, customers, customers.c.id == tickets.c.customer_id) \
+        .where(tickets.c.id == ticket_id)
+    rank = func.coalesce(customers.c.rank_override, customers.c.rank_computed, "new")
+    return (of_ticket.add_columns(customers.c.id).scalar_subquery().label("customer_id"),
+            of_ticket.add_columns(customers.c.name).scalar_subquery().label("customer_name"),
+            of_ticket.add_columns(rank).scalar_subquery().label("customer_rank"))
+
+
+def _customer_of(row) -> dict | None:
+    if row.customer_id is None:
+        return None
+    return {"id": row.customer_id, "name": row.customer_name, "rank": row.customer_rank}
+
+
+@cache
+def _customer_of_ticket_statement():
+    return select(*_customer_columns(bindparam("ticket_id")))
 
 
 def _customer_of_ticket(ticket_id: int) -> dict | None:
     """The ticket's customer as an offer shows it (one read)."""
-    row = run_sql(_customer_of_ticket_statement(), {"ticket_id": ticket_id}).first()
-    if row is None:
-        return None
-    return {"id": row.id, "name": row.name, "rank": row.rank_override or row.rank_computed or "new"}
+    return _customer_of(run_sql(_customer_of_ticket_statement(), {"ticket_id": ticket_id}).one())
 
 
 def offer_payload(offer: Offer) -> dict:
-    return _payload(offer.id, offer.ticket_id, offer.channel, offer.expires_at, offer.state, offer.operator_id)
+    return _payload(offer.id, offer.ticket_id, offer.channel, offer.expires_at, offer.state, offer.operator_id,
+                    _customer_of_ticket(offer.ticket_id))
 
 
-def _payload(offer_id: int, ticket_id: int, channel: str, expires_at, state: str, operator_id: int) -> dict:
-    return {"offer_id": offer_id, "ticket_id": ticket_id, "channel": channel,
-            "customer": _customer_of_ticket(ticket_id), "expires_at": expires_at.isoformat(), "state": state,
-            "operator_id": operator_id}
+def _payload(offer_id: int, ticket_id: int, channel: str, expires_at, state: str, operator_id: int,
+             customer: dict | None) -> dict:
+    return {"offer_id": offer_id, "ticket_id": ticket_id, "channel": channel, "customer": customer,
+            "expires_at": expires_at.isoformat(), "state": state, "operator_id": operator_id}
 
 
-_INSERT_OFFER = insert(Offer.__table__).returning(Offer.__table__.c.id)
+@cache
+def _insert_offer_statement(postgres: bool):
+    """On PostgreSQL the offer's INSERT also returns its customer for the console's offer
+    (no second round trip).  SQLite's RETURNING drops table names, even in subqueries, so
+    there the customer is a read of its own (in process, cheap)."""
+    offers = Offer.__table__
+    if not postgres:
+        return insert(offers).returning(offers.c.id)
+    return insert(offers).returning(offers.c.id, *_customer_columns(bindparam("customer_of_ticket")))
 
 
 def create_offer(work, operator_id: int, policy: dict) -> int:
@@ -188,11 +209,16 @@ def create_offer(work, operator_id: int, policy: dict) -> int:
     offer's id.  One INSERT; the offer reaches the console after commit."""
     timeout = policy["offer_timeout_s"]
     expires_at = utcnow() + timedelta(seconds=timeout)
-    offer_id = run_sql(_INSERT_OFFER, {"work_item_id": work.id, "ticket_id": work.ticket_id, "operator_id": operator_id,
-                                    "channel": work.channel, "state": "pending", "created_at": utcnow(),
-                                    "expires_at": expires_at, "decided_at": None, "reason": None}).scalar_one()
+    postgres = is_postgres(db.session)
+    row = {"work_item_id": work.id, "ticket_id": work.ticket_id, "operator_id": operator_id, "channel": work.channel,
+           "state": "pending", "created_at": utcnow(), "expires_at": expires_at, "decided_at": None, "reason": None}
+    if postgres:
+        row["customer_of_ticket"] = work.ticket_id
+    inserted = run_sql(_insert_offer_statement(postgres), row).one()
+    offer_id = inserted.id
+    customer = _customer_of(inserted) if postgres else _customer_of_ticket(work.ticket_id)
     record_event("offered", work, operator_id=operator_id, detail={"offer_id": offer_id, "timeout_s": timeout})
-    push("offer", _payload(offer_id, work.ticket_id, work.channel, expires_at, "pending", operator_id),
+    push("offer", _payload(offer_id, work.ticket_id, work.channel, expires_at, "pending", operator_id, customer),
          user_room(operator_id))
     # Its time-out comes from the once-a-second offer-expiry sweep (no job per offer).
     offer_created.send(current_app._get_current_object(), offer_id=offer_id, ticket_id=work.ticket_id,

@@ -313,6 +313,9 @@ def test_the_pop_of_a_known_caller_is_published_first_with_their_story(app, cti,
     assert pop["last_contact"]["summary"] == "メール 11"  # the newest contact before this call
     assert [t["id"] for t in pop["open_tickets"]] == [ticket_id]
     assert pop["suggested_articles"] == [] and pop["call_count"] == 0
+    offer = next(data for event, data in published(wait=0) if event == "offer")
+    assert offer["ticket_id"] == ticket_id and offer["channel"] == "phone" and offer["state"] == "pending"
+    assert offer["customer"] == {"id": customer, "name": "山田 花子", "rank": "platinum"}
 
 
 def test_a_pop_waits_for_the_commit_and_a_rollback_drops_it(app, published):
