@@ -477,6 +477,39 @@ def database_outcome(app) -> dict:
     return out
 
 
+def job_table(redis_url: str) -> None:
+    """Per job function, from RQ's job records (kept for their result TTL): how many ran,
+    how long they waited in the queue and how long they ran. This shows where the workers'
+    time went and which work waited behind it."""
+    from datetime import datetime
+
+    import redis
+
+    def when(value: bytes | None):
+        return datetime.strptime(value.decode(), "%Y-%m-%dT%H:%M:%S.%fZ") if value else None
+
+    client = redis.Redis.from_url(redis_url)
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for key in client.scan_iter("rq:job:*", count=1000):
+        if key.count(b":") != 2:
+            continue
+        description, enqueued, started, ended = client.hmget(key, "description", "enqueued_at", "started_at",
+                                                             "ended_at")
+        if not (description and enqueued and started and ended):
+            continue
+        name = description.decode().split("(", 1)[0]
+        waited = (when(started) - when(enqueued)).total_seconds()
+        ran = (when(ended) - when(started)).total_seconds()
+        rows.setdefault(name, []).append((waited, ran))
+    print("RQ jobs that finished (kept for their result TTL): count, queue wait p50 / p99, run time p50 / p99, "
+          "run time in all:")
+    for name, values in sorted(rows.items(), key=lambda item: -sum(r for _, r in item[1])):
+        waits, runs = [w for w, _ in values], [r for _, r in values]
+        print(f"  {name:45} {len(values):6d}  wait {percentile(waits, .5) * 1000:8.0f} / "
+              f"{percentile(waits, .99) * 1000:8.0f} ms  run {percentile(runs, .5) * 1000:7.1f} / "
+              f"{percentile(runs, .99) * 1000:7.1f} ms  total {sum(runs):6.1f} s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=300)
@@ -613,6 +646,7 @@ def main() -> None:
         memory_table(sampler.rows, warm_up_s=min(60, args.seconds / 3))
         print("CPU seconds used during the run (2 cores = 2 s per second): "
               + ", ".join(f"{name} {used:.0f}" for name, used in cpu_used.items()), flush=True)
+        job_table(stack.redis.url)
     finally:
         if sampler is not None:
             sampler.halt.set()

@@ -154,20 +154,55 @@ def opened_for_a_call() -> dict:
 
 # --- decisions -------------------------------------------------------------------------------
 
-def decision_for(call: Call, work: WorkItem | None = None) -> dict:
-    """What the PBX should do with the call now (``work``: the call's item, if in hand)."""
-    if call.blocked:
+def _answer(blocked: bool, call_state: str, item_state: str | None, holder) -> dict:
+    """What the PBX should do with the call now; ``holder``: the username and extension of
+    the operator holding the call's item, or None."""
+    if blocked:
         return {"action": "reject", "reason": "busy"}
-    if call.state == "hangup":
+    if call_state == "hangup":
         return {}
-    if work is None and call.ticket_id:
-        work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == call.ticket_id))
-    if work is not None and work.state in ("offered", "assigned") and work.operator_id:
-        user = operator_row(work.operator_id)
-        call.decision = "dial"
-        return {"action": "dial", "user": user.username, "extension": user.extension}
-    call.decision = "queue"
+    if item_state in ("offered", "assigned") and holder is not None:
+        return {"action": "dial", "user": holder.username, "extension": holder.extension}
     return {"action": "queue"}
+
+
+def decision_for(call: Call, work: WorkItem | None = None) -> dict:
+    """What the PBX should do with the call now, recorded on the call (``work``: the
+    call's item, if in hand)."""
+    if work is None and call.ticket_id and not call.blocked and call.state != "hangup":
+        work = db.session.scalar(select(WorkItem).where(WorkItem.ticket_id == call.ticket_id))
+    holding = work is not None and work.state in ("offered", "assigned") and work.operator_id
+    answer = _answer(call.blocked, call.state, work.state if work is not None else None,
+                     operator_row(work.operator_id) if holding else None)
+    if answer.get("action") in ("dial", "queue"):
+        call.decision = answer["action"]
+    return answer
+
+
+@cache
+def _seen_call_statement():
+    from accounts.models import User
+
+    calls, items, users = Call.__table__, WorkItem.__table__, User.__table__
+    return (select(calls.c.blocked, calls.c.state, calls.c.decision, items.c.state.label("item_state"),
+                   users.c.username, users.c.extension)
+            .select_from(calls.outerjoin(items, items.c.ticket_id == calls.c.ticket_id)
+                         .outerjoin(users, users.c.id == items.c.operator_id))
+            .where(calls.c.call_id == bindparam("call_id")))
+
+
+def repeated_answer(call_id: str) -> dict | None:
+    """A newCall for a call already seen (a PBX asking again about a queued call): its
+    answer from one read, with no lock and no write while the answer stays what the call
+    recorded.  When it changed (an operator took the queued call), it is recorded under the
+    call's lock.  None for a call not seen yet."""
+    seen = db.session.execute(_seen_call_statement(), {"call_id": call_id}).first()
+    if seen is None:
+        return None
+    answer = _answer(seen.blocked, seen.state, seen.item_state, seen if seen.username is not None else None)
+    if answer.get("action") in ("dial", "queue") and answer["action"] != seen.decision:
+        return decision_for(find_call(call_id, lock=True))
+    return answer
 
 
 def new_call(data: dict) -> dict:
@@ -178,17 +213,14 @@ def new_call(data: dict) -> dict:
     raw_to = _event_value(data, "to") or ""
     other_party = raw_from if direction == "in" else raw_to
     caller = phone_or_none(other_party) if other_party.lower() != "anonymous" else None
-    # On SQLite the call's lock is the database's write lock, held until the commit, and
-    # every other webhook waits for it: read what needs no lock first.  PostgreSQL locks
-    # only the call's row, so it looks for the call first, and a repeated newCall (a PBX
-    # asking again about a queued call) skips the caller's lookup.
-    lock_first = is_postgres(db.session)
-    if lock_first and (repeated := find_call(call_id, lock=True)) is not None:
-        return decision_for(repeated)
+    if (answer := repeated_answer(call_id)) is not None:
+        return answer
+    # On SQLite the call's lock below is the database's write lock, held until the
+    # commit, and every other webhook waits for it: read what needs no lock first.
     blocked = direction == "in" and is_blocked(caller)
     known = known_customer(caller) if direction == "in" and not blocked else None
-    if not lock_first and (repeated := find_call(call_id, lock=True)) is not None:
-        return decision_for(repeated)  # a repeated event: its current decision
+    if not is_postgres(db.session) and (repeated := find_call(call_id, lock=True)) is not None:
+        return decision_for(repeated)  # the same newCall, committed meanwhile by another request
     call = Call(call_id=call_id, direction=direction, from_number=raw_from[:80], to_number=raw_to[:80],
                 caller=caller, queue=(_event_value(data, "queue") or None), initialized_at=utcnow())
     if direction == "out":

@@ -416,32 +416,52 @@ def test_a_pending_phone_ticket_opens_when_the_customer_calls_and_voicemail_answ
     assert reopened.status == "open" and reopened.sla_paused_at is None and reopened.first_responded_at
 
 
-def test_a_repeated_newcall_on_postgresql_skips_the_callers_lookup(app, cti, senior):
-    """A PBX asks again about a queued call: PostgreSQL finds the call first (its row lock
-    is all newCall needs) and answers from it without the blocklist and customer reads.
-    SQLite reads them first on purpose: its call lock is the database's write lock."""
+def test_a_repeated_newcall_is_answered_from_one_read_without_a_lock(app, cti, senior, make_user, run_jobs):
+    """A PBX asks again about a call: the answer comes from one read of the call, its item
+    and the item's holder; no blocklist or customer read, no lock (on SQLite the call's
+    lock is the database's write lock) and no write while the answer stays the same.  When
+    it changed (a queued call was offered to an operator), the new answer is recorded."""
     from sqlalchemy import event
 
-    from core.db import is_postgres
+    from accounts.models import User
     from extensions import db
+    from routing.presence import set_presence
 
     platinum_customer(app)
+    with app.app_context():
+        for user in db.session.scalars(select(User)):
+            set_presence(user, "busy")
+        db.session.commit()
     first = cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="rep-1").get_json()
+    assert first == {"action": "queue"}
     statements: list[str] = []
     with app.app_context():
-        engine, postgres = db.engine, is_postgres(db.session)
+        engine = db.engine
 
     def seen(conn, cursor, statement, *args):
-        statements.append(statement)
+        statements.append(" ".join(statement.split()).lower())
 
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        again = cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="rep-1").get_json()
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    assert again == first
-    touched = " ".join(statements).lower()
-    assert "from calls" in touched or "update calls" in touched
-    if postgres:
-        assert "blocked_numbers" not in touched and "customer_identities" not in touched
-        assert not any(s.lstrip().upper().startswith("INSERT") for s in statements)
+    def ask_again() -> dict:
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            return cti(event="newCall", **{"from": "0312345678"}, to="100", direction="in", callId="rep-1").get_json()
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+
+    assert ask_again() == first
+    besides_the_token = [s for s in statements if "api_tokens" not in s]
+    assert len(besides_the_token) == 1 and besides_the_token[0].startswith("select"), statements
+    assert "from calls" in besides_the_token[0] and "for update" not in besides_the_token[0]
+    assert not any(s.startswith(("insert", "update", "delete")) for s in statements), statements
+    assert not any("blocked_numbers" in s or "customer_identities" in s for s in statements)
+
+    with app.app_context():
+        set_presence(db.session.get(User, senior), "available")
+        db.session.commit()
+    run_jobs()  # the freed operator gets the waiting call
+    assert ask_again() == {"action": "dial", "user": "senior", "extension": "201"}
+    assert call_row(app, "rep-1").decision == "dial"  # recorded once, under the call's lock
+    assert any(s.startswith("update calls") for s in statements)
+    assert ask_again()["action"] == "dial"
+    assert not any(s.startswith(("insert", "update", "delete")) for s in statements)
