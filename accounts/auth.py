@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
 
-from extensions import db, limiter, login_manager
+from extensions import limiter, login_manager
 
 
 def _throttle_limit() -> str:
@@ -35,10 +35,9 @@ def throttled(view):
 def init(app) -> None:
     from flask_login import current_user
 
-    from accounts import user_cache
-    from accounts.models import TokenPrincipal, User
+    from accounts.models import ApiToken, TokenPrincipal, User
     from accounts.permissions import is_public
-    from accounts.service import touch_token, verify_token
+    from accounts.service import TOKEN_COPIES, USER_COPIES, load_user, touch_token, verify_token
     from core.errors import error_response
 
     @app.before_request
@@ -55,12 +54,13 @@ def init(app) -> None:
 
     login_manager.login_view = "accounts.login_page"
     login_manager.session_protection = "basic"
-    user_cache.init_app(app, User)
+    USER_COPIES.init_app(app, User)
+    TOKEN_COPIES.init_app(app, ApiToken)
 
     @login_manager.user_loader
     def _load_user(user_id: str):
         try:
-            user = user_cache.load(db.session(), User, int(user_id))
+            user = load_user(int(user_id))
         except (TypeError, ValueError):
             return None
         return user if user is not None and user.active else None

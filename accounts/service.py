@@ -10,6 +10,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from accounts.models import ROLES, TOKEN_SCOPES, ApiToken, User
 from core.db import utcnow
 from core.errors import Conflict, Invalid
+from core.row_copies import RowCopies
 from extensions import db
 
 # A hash to compare against when the username is unknown, so both paths cost the same.
@@ -77,15 +78,25 @@ def create_token(name: str, scope: str) -> tuple[ApiToken, str]:
     return token, raw
 
 
-# Every CTI webhook and API-token request looks its token up: the statement is built once.
+# Read on every request: the logged-in user and the CTI webhook's or API client's token.
+USER_COPIES = RowCopies("users")
+TOKEN_COPIES = RowCopies("api_tokens")
 _TOKEN_BY_DIGEST = select(ApiToken).where(ApiToken.token_hash == bindparam("digest"))
 
 
+def load_user(user_id: int) -> User | None:
+    """The user, from this process's copy while no user changed anywhere."""
+    return USER_COPIES.load(db.session(), User, user_id, lambda: db.session.get(User, user_id))
+
+
 def verify_token(raw: str | None, scope: str) -> ApiToken | None:
-    """The live token of that scope matching ``raw``, or None."""
+    """The live token of that scope matching ``raw``, or None (from this process's copy
+    while no token changed anywhere: a revocation applies to the next request)."""
     if not raw:
         return None
-    token = db.session.scalar(_TOKEN_BY_DIGEST, {"digest": _digest(raw.strip())})
+    digest = _digest(raw.strip())
+    token = TOKEN_COPIES.load(db.session(), ApiToken, digest,
+                              lambda: db.session.scalar(_TOKEN_BY_DIGEST, {"digest": digest}))
     if token is None or token.scope != scope or token.revoked_at is not None:
         return None
     return token

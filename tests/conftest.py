@@ -137,7 +137,10 @@ def _clean_state(request):
 
     sla.invalidate()
     store.forget_policies()
-    application.extensions["tsunagu_user_copies"].forget()
+    from accounts.service import TOKEN_COPIES, USER_COPIES
+
+    USER_COPIES.forget(application)
+    TOKEN_COPIES.forget(application)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The logged-in user is served from process-local copies (accounts.user_cache), yet a
+"""The logged-in user is served from process-local copies (core.row_copies), yet a
 change to any user applies to the very next request, in this process and in another."""
 from sqlalchemy import event
 
@@ -61,3 +61,47 @@ def test_a_change_made_elsewhere_reaches_a_running_web_process(live_server, make
         update_user(db.session.get(User, user_id), {"roles": ["editor"]})
         db.session.commit()
     assert session.get(f"{live_server}/api/v1/tickets").status_code == 403
+
+
+def _token_reads(app):
+    from extensions import db
+
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def _watch(_conn, _cursor, statement, *_args):
+        if "api_tokens" in statement:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _watch)
+    return seen, lambda: event.remove(engine, "before_cursor_execute", _watch)
+
+
+def test_the_cti_token_is_read_once_and_a_revocation_applies_to_the_next_call(app, client, login):
+    """The webhook's token comes from the process's copy while no token changed; revoking
+    it (a committed change anywhere) makes the very next event a 401."""
+    from accounts.service import create_token
+    from extensions import db
+
+    with app.app_context():
+        token, raw = create_token("pbx", "cti")
+        db.session.commit()
+        token_id = token.id
+    pbx = app.test_client()
+    hangup = {"event": "hangup", "callId": "never-seen", "cause": "cancel"}
+    # The first use notes last_used_at (a change: a new stamp); the second takes the copy.
+    for _ in range(2):
+        assert pbx.post(f"/api/v1/cti/{raw}", data=hangup).status_code == 200
+    seen, stop = _token_reads(app)
+    try:
+        for _ in range(3):
+            assert pbx.post(f"/api/v1/cti/{raw}", data=hangup).status_code == 200
+    finally:
+        stop()
+    assert seen == []
+    login(client, roles="admin")
+    assert client.delete(f"/api/v1/tokens/{token_id}").status_code in (200, 204)
+    refused = pbx.post(f"/api/v1/cti/{raw}", data=hangup)
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"]
+    assert pbx.post("/api/v1/cti/not-a-token", data=hangup).status_code == 401
