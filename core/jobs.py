@@ -65,9 +65,9 @@ class Batched:
     costs several Redis round trips; a list push and a flag cost one).
 
     ``add`` (call it after commit) appends the item and enqueues ``func`` unless a drain is
-    already due; ``drain`` (inside that job) clears the flag *before* reading, so an item
-    added meanwhile starts a new job and none is missed.  The flag expires in case its job
-    is lost; items a failing handler did not reach go back to the head of the list.
+    already due; ``drain_batches`` (inside that job) clears the flag *before* reading, so an
+    item added meanwhile starts a new job and none is missed.  The flag expires in case its
+    job is lost; a batch whose handler failed goes back to the head of the list.
     """
 
     def __init__(self, name: str, func: str, queue_name: str = "high"):
@@ -84,26 +84,10 @@ class Batched:
         if pipe.execute()[1]:
             enqueue(self.func, queue_name=self.queue_name, retry=1, now=True)
 
-    def drain(self, handle: Callable[[int], Any], batch: int = 50, *, distinct: bool = False) -> int:
-        """``handle(item)`` for each item in arrival order (each once per batch with
-        ``distinct``); returns how many were handled."""
-
-        def handle_each(items: list[int]) -> None:
-            for index, item in enumerate(items):
-                try:
-                    handle(item)
-                except BaseException:
-                    self._put_back(items[index:])
-                    raise
-
-        return self._drain(handle_each, batch, distinct, put_back_on_failure=False)
-
     def drain_batches(self, handle: Callable[[list[int]], Any], batch: int = 50) -> int:
-        """``handle(items)`` for up to ``batch`` items at a time, in arrival order; if it
-        fails the whole batch goes back (the handler must be safe to run again)."""
-        return self._drain(handle, batch, False, put_back_on_failure=True)
-
-    def _drain(self, handle_list, batch: int, distinct: bool, *, put_back_on_failure: bool) -> int:
+        """``handle(items)`` for up to ``batch`` items at a time, in arrival order; returns
+        how many were handled.  If it fails the whole batch goes back to the head of the
+        list (the handler must be safe to run again)."""
         from core.redis_conn import get_redis
 
         client = get_redis()
@@ -113,13 +97,10 @@ class Batched:
             items = [int(raw) for raw in (client.lpop(self.items_key, batch) or [])]
             if not items:
                 return handled
-            if distinct:
-                items = list(dict.fromkeys(items))
             try:
-                handle_list(items)
+                handle(items)
             except BaseException:
-                if put_back_on_failure:
-                    self._put_back(items)
+                self._put_back(items)
                 raise
             handled += len(items)
 

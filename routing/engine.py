@@ -615,30 +615,48 @@ _WAITING_FOR_CHANNEL = (select(*_WAITING_COLUMNS)
 def offer_next(operator_id: int) -> int | None:
     """An operator freed capacity (or became available): give them the best waiting item
     they may take now, if any; returns its id."""
+    return offer_next_many([operator_id])[operator_id]
+
+
+def offer_next_many(operator_ids: list[int]) -> dict[int, int | None]:
+    """``offer_next`` for several freed operators in one transaction (the drain job's
+    batches), in order: the waiting items of a channel are read once for the batch, and an
+    item one of them took is not tried for the next.  Returns each operator's item id."""
+    policy = store.policy_in_force()
+    now = utcnow()
+    waiting: dict[str, list[Waiting]] = {}
+    tried: set[int] = set()  # items taken in this batch, by these operators or another router
+    return {operator_id: _offer_next(operator_id, policy, now, waiting, tried)
+            for operator_id in dict.fromkeys(operator_ids)}
+
+
+def _offer_next(operator_id: int, policy: dict, now, waiting: dict, tried: set[int]) -> int | None:
     snapshots = operator_snapshots(operator_id=operator_id)
     if not snapshots:
         return None  # not available, not active, or not an operator
     operator = snapshots[0]
-    policy = store.policy_in_force()
-    now = utcnow()
     excluded_items = None
     for channel in P.CHANNELS:
         if not P.has_room(policy, operator, channel):
             continue
         if excluded_items is None:
             excluded_items = store.items_rejected_by_operator(operator_id)
+        if channel not in waiting:
+            waiting[channel] = [_waiting_of(row) for row in run_sql(_WAITING_FOR_CHANNEL, {"channel": channel})]
         # No row locks on the candidates: the claim locks the operator, then the one item
         # (the order every claim uses, so claims cannot deadlock each other), and its
         # conditional update tells if someone else took the item meanwhile.
-        for row in run_sql(_WAITING_FOR_CHANNEL, {"channel": channel}).all():
-            item = _waiting_of(row)
+        for item in waiting[channel]:
+            if item.id in tried:
+                continue
             operator.excluded = frozenset({item.id}) if item.id in excluded_items else frozenset()
             if P.eligible(policy, item.as_item(), operator, now):
                 claimed = try_claim(item, operator_id, policy)
-                if claimed:
-                    return item.id
                 if claimed is None:
                     break  # lost the operator (presence/capacity changed): stop here
+                tried.add(item.id)  # theirs now, or someone else's (ITEM_TAKEN)
+                if claimed:
+                    return item.id
     return None
 
 

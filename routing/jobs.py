@@ -35,18 +35,28 @@ def route_fresh():
 
 def route_together(work_ids: list[int]) -> dict[int, str | None]:
     """Route the items in one transaction (the drain job's step; the routing bench times
-    it); if that fails (a deadlock with another router, say), each again in its own, so
-    one item cannot hold the others back.  Returns each item's state."""
+    it).  Returns each item's state."""
+    return _together(engine.route_many, engine.route, work_ids)
+
+
+def offer_next_together(operator_ids: list[int]) -> dict[int, int | None]:
+    """Offer freed operators their next items in one transaction (the drain job's step)."""
+    return _together(engine.offer_next_many, engine.offer_next, operator_ids)
+
+
+def _together(many, one, ids: list[int]) -> dict:
+    """``many(ids)`` in one transaction; if that fails (a deadlock with another router,
+    say), ``one(id)`` for each in its own, so one cannot hold the others back."""
     try:
-        states = engine.route_many(work_ids)
+        result = many(ids)
         db.session.commit()
-        return states
+        return result
     except Exception:
         db.session.rollback()
-        if len(work_ids) == 1:
+        if len(ids) == 1:
             raise
-    route_one = _in_own_transaction(engine.route)
-    return {work_id: route_one(work_id) for work_id in work_ids}
+    each = _in_own_transaction(one)
+    return {item: each(item) for item in ids}
 
 
 @job
@@ -67,10 +77,10 @@ def route_due():
 
 @job
 def operators_freed():
-    """Drain the freed-operators list (store.after_commit_free), one transaction each."""
+    """Drain the freed-operators list (store.after_commit_free), several per transaction."""
     from routing.store import drain_freed
 
-    return drain_freed(_in_own_transaction(engine.offer_next))
+    return drain_freed(offer_next_together, engine.route_batch_size())
 
 
 @job

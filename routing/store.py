@@ -334,8 +334,10 @@ def drain_fresh(route_several, batch: int) -> int:
     return FRESH_ITEMS.drain_batches(route_several, batch)
 
 
-def drain_freed(offer_one, batch: int = 50) -> int:
-    return FREED_OPERATORS.drain(offer_one, batch, distinct=True)
+def drain_freed(offer_together, batch: int) -> int:
+    """``offer_together(operator_ids)`` for up to ``batch`` freed operators at a time
+    (each once per batch)."""
+    return FREED_OPERATORS.drain_batches(offer_together, batch)
 
 
 def after_commit_free(operator_id: int) -> None:

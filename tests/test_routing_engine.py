@@ -478,6 +478,44 @@ def test_a_batch_of_items_is_routed_in_one_transaction(app, api, team):
     assert {assignee(api, ticket) for ticket in tickets} <= set(team.values())
 
 
+def test_freed_operators_are_offered_distinct_items_in_one_transaction(app, api, make_user):
+    """offer_next_many (the freed-operators drain's step): the waiting phone calls are read
+    once for the batch; each freed operator gets the next call nobody in the batch took, in
+    service order (urgent first); a repeated operator is offered once; an operator who is
+    not available gets nothing; nothing is kept before the commit."""
+    from accounts.models import User
+    from extensions import db
+    from routing import engine
+    from routing.models import Offer
+    from routing.presence import set_presence
+
+    customer = customer_of_rank(app, "bronze")
+    calls = [new_ticket(api, customer, channel="phone", priority=p) for p in ("normal", "urgent", "normal")]
+    ids = {work(app, ticket).id: ticket for ticket in calls}
+    operators = [make_user(f"freed{n}", roles="operator", tier=1)[0] for n in range(3)]
+    away, _ = make_user("away-op", roles="operator", tier=1)
+    with app.app_context():
+        for operator in operators:
+            set_presence(db.session.get(User, operator), "available")
+        set_presence(db.session.get(User, away), "away")
+        db.session.commit()
+        batch = [operators[0], operators[1], operators[0], away, operators[2]]
+        offered = engine.offer_next_many(batch)
+        assert list(offered) == [operators[0], operators[1], away, operators[2]]
+        assert offered[away] is None
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Offer)) == 0
+        offered = engine.offer_next_many(batch)
+        db.session.commit()
+    placed = [offered[o] for o in operators]
+    assert sorted(placed) == sorted(ids)  # three calls, three operators, no call twice
+    assert ids[placed[0]] == calls[1]  # the urgent call first
+    with app.app_context():
+        offers = db.session.scalars(select(Offer).order_by(Offer.id)).all()
+        assert [(o.operator_id, o.work_item_id) for o in offers] == list(zip(operators, placed, strict=True))
+        assert engine.offer_next_many(operators) == {o: None for o in operators}  # full (phone capacity 1)
+
+
 def test_operator_figures_list_who_takes_work_field_for_field(app, make_user):
     """stats.operators (built by PostgreSQL as one JSON document there, in Python
     elsewhere): roles that include operator, names, skills, presence and its time as
