@@ -38,6 +38,9 @@ def web_command() -> list[str]:
             "--threads", threads, "--bind", f"{host}:{port}", "--timeout", "120",
             # Open consoles count as connections: keep room for pages and API calls besides.
             "--worker-connections", str(int(threads) + 1000),
+            # Idle keep-alive connections stay open 5 s: a PBX or proxy that reuses one after
+            # 1–2 s must not race the server's close (gunicorn's default is 2 s).
+            "--keep-alive", "5",
             "--graceful-timeout", "10", "--log-level", "warning", "--config", "python:core.gunicorn_conf",
             # Long Japanese search strings percent-encode to three bytes a character.
             "--limit-request-line", "8190", "app:create_app()"]

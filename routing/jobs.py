@@ -97,7 +97,13 @@ def end_wrap_ups():
 @job
 def route_waiting():
     """Periodic safety net: try every waiting item whose turn may have come."""
-    return stats.retry_waiting(limit=200)
+    ids = stats.waiting_in_service_order(limit=200)
+    db.session.rollback()  # the read's transaction ends before the batches begin theirs
+    size, placed = engine.route_batch_size(), 0
+    for start in range(0, len(ids), size):
+        states = route_together(ids[start:start + size])
+        placed += sum(1 for state in states.values() if state in ("offered", "assigned"))
+    return placed
 
 
 @job

@@ -179,15 +179,8 @@ def push_if_changed() -> bool:
     return True
 
 
-def retry_waiting(limit: int = 200) -> int:
-    """Route waiting items again (in service order); returns how many got someone."""
-    from routing.engine import route
-
-    ids = db.session.scalars(select(WorkItem.id).where(WorkItem.state == "waiting")
-                             .order_by(WorkItem.priority_order, WorkItem.rank_order, WorkItem.waiting_since)
-                             .limit(limit)).all()
-    placed = 0
-    for work_id in ids:
-        if route(work_id) in ("offered", "assigned"):
-            placed += 1
-    return placed
+def waiting_in_service_order(limit: int) -> list[int]:
+    """The ids of the waiting items, the ones to serve first first."""
+    return list(db.session.scalars(select(WorkItem.id).where(WorkItem.state == "waiting")
+                                   .order_by(WorkItem.priority_order, WorkItem.rank_order, WorkItem.waiting_since)
+                                   .limit(limit)))

@@ -516,6 +516,33 @@ def test_freed_operators_are_offered_distinct_items_in_one_transaction(app, api,
         assert engine.offer_next_many(operators) == {o: None for o in operators}  # full (phone capacity 1)
 
 
+def test_the_waiting_safety_net_routes_in_batches_in_service_order(app, api, make_user):
+    """route_waiting (every 15 s): the waiting items, urgent first, go through the batch
+    router; with two operators free for seven emails (capacity 3 each), six are placed and
+    the last in service order waits."""
+    from accounts.models import User
+    from extensions import db
+    from routing import jobs
+    from routing.models import OperatorState
+
+    customer = customer_of_rank(app, "bronze")
+    tickets = [new_ticket(api, customer, priority="urgent" if n == 6 else "normal") for n in range(7)]
+    operators = [make_user(f"net{n}", roles="operator", tier=1)[0] for n in range(2)]
+    with app.app_context():
+        for operator in operators:  # available without the freed-operator drain a presence change starts
+            db.session.add(OperatorState(user_id=operator, presence="available", presence_since=utcnow(),
+                                         idle_since=utcnow()))
+        db.session.commit()
+        assert jobs.route_waiting() == 6
+    states = {ticket: work(app, ticket).state for ticket in tickets}
+    assert states[tickets[6]] == "assigned"  # the urgent one, though created last
+    assert [t for t, state in states.items() if state == "waiting"] == [tickets[5]]
+    assert {assignee(api, t) for t in tickets if t != tickets[5]} == set(operators)
+    with app.app_context():
+        assert {db.session.get(OperatorState, o).load_email for o in operators} == {3}
+        assert db.session.get(User, operators[0]).active
+
+
 def test_operator_figures_list_who_takes_work_field_for_field(app, make_user):
     """stats.operators (built by PostgreSQL as one JSON document there, in Python
     elsewhere): roles that include operator, names, skills, presence and its time as
