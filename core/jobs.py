@@ -84,16 +84,18 @@ class Batched:
         if pipe.execute()[1]:
             enqueue(self.func, queue_name=self.queue_name, retry=1, now=True)
 
-    def drain_batches(self, handle: Callable[[list[int]], Any], batch: int = 50) -> int:
+    def drain_batches(self, handle: Callable[[list[int]], Any], batch: int = 50, *, batches: int = 5) -> int:
         """``handle(items)`` for up to ``batch`` items at a time, in arrival order; returns
         how many were handled.  If it fails the whole batch goes back to the head of the
-        list (the handler must be safe to run again)."""
+        list (the handler must be safe to run again).  After ``batches`` batches the job
+        hands over to a new one at the back of its queue, so a steady stream of items
+        cannot hold a worker for long while the once-a-second sweeps wait."""
         from core.redis_conn import get_redis
 
         client = get_redis()
         client.delete(self.kick_key)
         handled = 0
-        while True:
+        for _ in range(batches):
             items = [int(raw) for raw in (client.lpop(self.items_key, batch) or [])]
             if not items:
                 return handled
@@ -103,6 +105,9 @@ class Batched:
                 self._put_back(items)
                 raise
             handled += len(items)
+        if client.llen(self.items_key) and client.set(self.kick_key, "1", nx=True, px=5000):
+            enqueue(self.func, queue_name=self.queue_name, retry=1, now=True)
+        return handled
 
     def _put_back(self, items: list[int]) -> None:
         """Items not handled go back to the head of the list, in order."""

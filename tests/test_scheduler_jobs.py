@@ -95,3 +95,36 @@ def test_job_wrapper_commits_and_reports(app, make_user):
         assert routing_jobs.sweep_presence() == [user_id]
         db.session.expire_all()
         assert state_of(user_id).presence == "offline"
+
+
+def test_a_drain_job_hands_over_after_its_batches_and_puts_a_failed_batch_back(app):
+    """Batched.drain_batches: items in arrival order, ``batch`` at a time; after
+    ``batches`` batches a new drain job goes to the back of the queue (so the sweeps
+    queued meanwhile run first) and nothing is lost; a failing batch goes back whole."""
+    from core.jobs import Batched
+    from core.redis_conn import get_redis
+
+    drain = Batched("unit-drain", "routing.jobs.sweep_presence")
+    with app.app_context():
+        client = get_redis()
+        client.flushdb()
+        for item in range(1, 12):
+            drain.add(item)
+        assert len(Queue("high", connection=client)) == 1  # one job for the eleven
+        seen: list[list[int]] = []
+        assert drain.drain_batches(seen.append, batch=3, batches=2) == 6
+        assert seen == [[1, 2, 3], [4, 5, 6]]
+        assert len(Queue("high", connection=client)) == 2  # handed over: a drain for the rest
+
+        def fails(items):
+            raise RuntimeError("deadlock")
+
+        try:
+            drain.drain_batches(fails, batch=3, batches=2)
+        except RuntimeError:
+            pass
+        assert [int(x) for x in client.lrange(drain.items_key, 0, -1)] == [7, 8, 9, 10, 11]  # put back whole
+        assert drain.drain_batches(seen.append, batch=3, batches=2) == 5
+        assert seen[2:] == [[7, 8, 9], [10, 11]]
+        assert len(Queue("high", connection=client)) == 2  # emptied: no new job
+        client.flushdb()
