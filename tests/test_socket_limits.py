@@ -36,12 +36,15 @@ def test_forgetting_a_connection_frees_its_bucket():
     buckets = EventBuckets(rate=1, burst=1, clock=Clock())
     records = Records()
     logger = logging.getLogger("core.socket_limits")
+    disabled = logger.disabled  # Alembic's logging setup disables loggers that existed before it
+    logger.disabled = False
     logger.addHandler(records)
     try:
         buckets.allow("a")
         assert not buckets.allow("a") and not buckets.allow("a")
     finally:
         logger.removeHandler(records)
+        logger.disabled = disabled
     assert sum("faster than" in r.getMessage() for r in records.records) == 1  # logged once
     buckets.forget("a")
     assert len(buckets) == 0 and buckets.allow("a")
