@@ -25,10 +25,11 @@ def init_app(app: Flask) -> None:
     presence_changed.connect(_on_presence_changed, app, weak=False)
     register(Periodic("presence-sweep", "routing.jobs.sweep_presence", every_s=10, queue="high"))
     register(Periodic("queue-stats", "routing.jobs.push_queue_stats", every_s=1, queue="high"))
-    # Offer time-outs and wrap-up ends are swept every second rather than a job each.
-    register(Periodic("offer-expiry", "routing.jobs.expire_due_offers", every_s=1, queue="high"))
-    register(Periodic("wrap-up-end", "routing.jobs.end_wrap_ups", every_s=1, queue="high"))
-    register(Periodic("route-due", "routing.jobs.route_due", every_s=1, queue="high"))
+    # Offer time-outs, wrap-up ends and escalations are swept every second rather than a
+    # job each, in the worker's ticking thread (inline) so a busy job queue cannot delay them.
+    register(Periodic("offer-expiry", "routing.jobs.expire_due_offers", every_s=1, inline=True))
+    register(Periodic("wrap-up-end", "routing.jobs.end_wrap_ups", every_s=1, inline=True))
+    register(Periodic("route-due", "routing.jobs.route_due", every_s=1, inline=True))
     register(Periodic("route-waiting", "routing.jobs.route_waiting", every_s=15, queue="high"))
 
 

@@ -128,3 +128,40 @@ def test_a_drain_job_hands_over_after_its_batches_and_puts_a_failed_batch_back(a
         assert seen[2:] == [[7, 8, 9], [10, 11]]
         assert len(Queue("high", connection=client)) == 2  # emptied: no new job
         client.flushdb()
+
+
+INLINE_RUNS: list[str] = []
+
+
+def inline_probe():
+    INLINE_RUNS.append("ran")
+
+
+def inline_failure():
+    raise RuntimeError("database gone")
+
+
+def test_an_inline_periodic_runs_in_the_tick_once_per_period_and_a_failure_does_not_stop_the_tick(redis_url):
+    """Inline sweeps (wrap-up ends, offer time-outs) run in the ticking worker's thread at
+    once, never queued; once per period across workers; a failing one is logged and the
+    other tasks of the tick still run."""
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    saved = dict(scheduler._registry)
+    scheduler._registry.clear()
+    scheduler.register(scheduler.Periodic("unit-failing", "tests.test_scheduler_jobs.inline_failure", every_s=1,
+                                          inline=True))
+    scheduler.register(scheduler.Periodic("unit-inline", "tests.test_scheduler_jobs.inline_probe", every_s=1,
+                                          inline=True))
+    INLINE_RUNS.clear()
+    try:
+        assert scheduler.tick(client, now=2000.0) == ["unit-failing", "unit-inline"]
+        assert scheduler.tick(client, now=2000.5) == []  # the other worker, same period
+        assert INLINE_RUNS == ["ran"]
+        assert scheduler.tick(client, now=2001.0) == ["unit-failing", "unit-inline"]
+        assert INLINE_RUNS == ["ran", "ran"]
+        assert len(Queue("high", connection=client)) == 0 and len(Queue("default", connection=client)) == 0
+    finally:
+        scheduler._registry.clear()
+        scheduler._registry.update(saved)
+        client.flushdb()
