@@ -336,6 +336,8 @@ class Sampler(threading.Thread):
         with self.app.app_context():
             presence = dict(db.session.execute(select(OperatorState.presence, func.count())
                                                .group_by(OperatorState.presence)).all())
+            idle = db.session.scalar(select(func.count()).select_from(OperatorState).where(
+                OperatorState.presence == "available", OperatorState.load_total == 0))
             out = {
                 "calls done": db.session.scalar(select(func.count()).select_from(Call).where(
                     Call.state == "hangup", Call.missed.is_(False))),
@@ -343,7 +345,7 @@ class Sampler(threading.Thread):
                                                 .where(InboundMail.status == "processed")),
                 "waiting": db.session.scalar(select(func.count()).select_from(WorkItem)
                                              .where(WorkItem.state == "waiting")),
-                "available": presence.get("available", 0), "wrap_up": presence.get("wrap_up", 0),
+                "available": presence.get("available", 0), "idle": idle, "wrap_up": presence.get("wrap_up", 0),
             }
             from core.redis_conn import get_redis
 
@@ -367,13 +369,14 @@ class Sampler(threading.Thread):
             self.halt.wait(self.every)
 
 
-PROGRESS = ("calls done", "mails done", "waiting", "available", "wrap_up", "rq high", "rq default")
+PROGRESS = ("calls done", "mails done", "waiting", "available", "idle", "wrap_up", "rq high", "rq default")
 
 
 def memory_table(rows: list[dict], warm_up_s: float) -> None:
     names = [k for k in rows[-1] if k not in ("t", "load", *PROGRESS)]
     print("RSS in MB every 10 s; then calls done (answered and hung up), mails done (processed), items "
-          "waiting, operators available / in wrap-up, jobs queued in RQ's high and default queues:")
+          "waiting, operators available (idle: available and holding nothing) / in wrap-up, jobs queued in "
+          "RQ's high and default queues:")
     print("   t  load  " + " ".join(f"{n:>8}" for n in names) + "".join(f" {n:>10}" for n in PROGRESS))
     for row in rows:
         print(f"{row['t']:4.0f} {row['load']:5.1f}  " + " ".join(f"{row.get(n, 0) / 1024:8.1f}" for n in names)
