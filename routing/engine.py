@@ -606,10 +606,16 @@ def route_item(work_id: int) -> WorkItem | None:
     return db.session.get(WorkItem, work_id)
 
 
+SERVICE_ORDER = (ITEMS.c.priority_order, ITEMS.c.rank_order, ITEMS.c.waiting_since, ITEMS.c.id)
 _WAITING_FOR_CHANNEL = (select(*_WAITING_COLUMNS)
                         .where(ITEMS.c.state == "waiting", ITEMS.c.channel == bindparam("channel"))
-                        .order_by(ITEMS.c.priority_order, ITEMS.c.rank_order, ITEMS.c.waiting_since, ITEMS.c.id)
-                        .limit(200))
+                        .order_by(*SERVICE_ORDER).limit(200))
+_WAITING_IDS = select(ITEMS.c.id).where(ITEMS.c.state == "waiting").order_by(*SERVICE_ORDER).limit(bindparam("limit"))
+
+
+def waiting_in_service_order(limit: int) -> list[int]:
+    """The ids of the waiting items, the ones to serve first first."""
+    return list(run_sql(_WAITING_IDS, {"limit": limit}).scalars())
 
 
 def offer_next(operator_id: int) -> int | None:

@@ -97,7 +97,7 @@ def end_wrap_ups():
 @job
 def route_waiting():
     """Periodic safety net: try every waiting item whose turn may have come."""
-    ids = stats.waiting_in_service_order(limit=200)
+    ids = engine.waiting_in_service_order(limit=200)
     db.session.rollback()  # the read's transaction ends before the batches begin theirs
     size, placed = engine.route_batch_size(), 0
     for start in range(0, len(ids), size):

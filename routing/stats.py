@@ -178,9 +178,3 @@ def push_if_changed() -> bool:
     push_now("queue_stats", body, SUPERVISORS)
     return True
 
-
-def waiting_in_service_order(limit: int) -> list[int]:
-    """The ids of the waiting items, the ones to serve first first."""
-    return list(db.session.scalars(select(WorkItem.id).where(WorkItem.state == "waiting")
-                                   .order_by(WorkItem.priority_order, WorkItem.rank_order, WorkItem.waiting_since)
-                                   .limit(limit)))

@@ -28,7 +28,6 @@ def run_sql(statement, params=None):
     return db.session.connection().execute(statement, params)
 
 
-
 # --- policy --------------------------------------------------------------------------
 
 def policy_row() -> RoutingPolicyRow | None:

@@ -485,8 +485,8 @@ def answered_on_the_phone(ticket_id: int, operator, now: datetime) -> None:
         change_status(ticket, "open", operator, now=now)
     _touch(ticket, now)
     db.session.flush()
-    if status_before != ticket.status:
-        _changed(ticket, {"status": [status_before, ticket.status]})
+    if reopen:
+        _changed(ticket, {"status": [status_before, "open"]})
     _announce(ticket)
 
 
