@@ -21,11 +21,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     import models  # noqa: F401  (registers every table)
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        # Short OLTP queries: PostgreSQL's JIT only adds compile time (≈100 ms) to the few
-        # plans whose estimated cost crosses its threshold (aggregates for the board).
-        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
-        options["connect_args"] = {**options.get("connect_args", {}), "options": "-c jit=off"}
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = postgres_engine_options(app.config)
         from core import pg_liveness
 
         pg_liveness.install()
@@ -145,6 +141,19 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(simulate_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+
+
+def postgres_engine_options(config) -> dict:
+    """SQLAlchemy engine options for PostgreSQL."""
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    # Short OLTP queries: PostgreSQL's JIT only adds compile time (≈100 ms) to the few
+    # plans whose estimated cost crosses its threshold (aggregates for the board).
+    options["connect_args"] = {**options.get("connect_args", {}), "options": "-c jit=off"}
+    # A fixed pool: an overflow connection is closed when handed back, so under load every
+    # request past the pool would start (and end) a PostgreSQL server process.
+    options.setdefault("pool_size", config["DB_POOL_SIZE"])
+    options.setdefault("max_overflow", config["DB_POOL_OVERFLOW"])
+    return options
 
 
 def _sqlite_pragmas(app: Flask) -> None:

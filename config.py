@@ -90,6 +90,11 @@ def load() -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         # No pool_pre_ping: core.pg_liveness checks a pooled connection without a round trip.
         "SQLALCHEMY_ENGINE_OPTIONS": {},
+        # PostgreSQL connections each process keeps.  No overflow: an overflow connection is
+        # closed when it is handed back, and under load that means a new server process per
+        # request; a request waits for a pooled connection instead.
+        "DB_POOL_SIZE": _int("DB_POOL_SIZE", 15),
+        "DB_POOL_OVERFLOW": _int("DB_POOL_OVERFLOW", 0),
         # API documentation (flask-smorest); Swagger UI is served from static/vendor.
         "API_TITLE": "Tsunagu",
         "API_VERSION": "v1",

@@ -44,7 +44,7 @@ from collections import Counter
 from email.message import EmailMessage
 from pathlib import Path
 
-from _console_harness import bulk_users, children, cpu_seconds, load_average, login, status
+from _console_harness import bulk_users, children, cpu_seconds, load_average, login, postgres_cpu_seconds, status
 from mail_inbound import wait_port
 from tickets_harness import FLASK, ROOT, Stack, free_port, percentile
 
@@ -581,12 +581,14 @@ def main() -> None:
         watched = {**sampler.processes(), **{f"client{i}": p.pid for i, p in enumerate(helpers[:-1], 1)},
                    "pbx": pbx.pid, "bench": os.getpid()}
         cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+        cpu_before["postgres"] = postgres_cpu_seconds()
         run_began = time.perf_counter()
         mail_s = mails.run()
         _, calls, pbx_errors, sending_s = pbx_parent.recv()  # after the last call has its answer
         run_s = time.perf_counter() - run_began
         mails_at_end = sampler.progress()["mails done"]
         cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in watched.items()}
+        cpu_used["postgres"] = postgres_cpu_seconds() - cpu_before["postgres"]
         for pipe in pipes:
             pipe.send(("finish",))
         reports = [p.recv() for p in pipes]

@@ -59,3 +59,41 @@ def _postgres_here():
         psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
     except psycopg.OperationalError as error:  # CI=true fails instead (test.sh checks PostgreSQL first)
         pytest.fail(f"PostgreSQL is needed for this test: {error}")
+
+
+def test_more_requests_than_pooled_connections_wait_for_one_instead_of_opening_more():
+    """Under load an overflow connection (opened past the pool, closed when handed back)
+    is a new PostgreSQL server process per request; the pool is fixed instead."""
+    import threading
+
+    from sqlalchemy import event
+
+    import config
+    from app import postgres_engine_options
+
+    settings = {**config.load(), "DB_POOL_SIZE": 3}
+    assert settings["DB_POOL_OVERFLOW"] == 0
+    engine = create_engine(PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1),
+                           **postgres_engine_options(settings))
+    opened: list[int] = []
+    event.listen(engine, "connect", lambda dbapi_connection, record: opened.append(1))
+    finished: list[int] = []
+
+    def request() -> None:
+        for _ in range(5):
+            with engine.connect() as connection:
+                connection.execute(text("SELECT pg_sleep(0.01)"))
+        finished.append(1)
+
+    try:
+        threads = [threading.Thread(target=request) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(finished) == 8
+        assert len(opened) == 3  # 40 requests from 8 threads at once, 3 server connections
+        with engine.connect() as connection:
+            assert connection.execute(text("SHOW jit")).scalar_one() == "off"
+    finally:
+        engine.dispose()
