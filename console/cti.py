@@ -238,7 +238,7 @@ def new_call(data: dict) -> dict:
     work = engine.queued_in_this_transaction(ticket.id) or db.session.scalar(
         select(WorkItem).where(WorkItem.ticket_id == ticket.id))
     if work is not None and work.state == "waiting":
-        work = engine.route_item(work.id)
+        work = engine.route_item(work.id, fresh=True)
     decision = decision_for(call, work)
     # The call row is inserted once, complete, at the end, by one statement (no flush):
     # a duplicate callId fails on its unique key here and the webhook replays it (see

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, exists, func, insert, literal, or_, select, true, union_all, update
+from sqlalchemy import bindparam, exists, func, insert, literal, or_, select, true, tuple_, union_all, update
 
 from core.db import (
     attach_inserted,
@@ -40,6 +40,7 @@ from core.db import (
     insert_now,
     is_postgres,
     loaded,
+    on_commit,
     scratch,
     utcnow,
     written_by_hand,
@@ -354,12 +355,24 @@ ITEM_TAKEN = ""  # try_claim's answer when the item was no longer waiting (falsy
 
 
 @cache
+def _claim_item_locked_first():
+    """PostgreSQL: ``_CLAIM_ITEM``, skipping an item another transaction holds right now
+    (claiming it for someone else, say) instead of waiting for it, as reservations skip a
+    held operator.  Waiting there, with an operator's row held, is how two routers that
+    claim several items in one transaction deadlock; the item is theirs, or the safety
+    net routes it again."""
+    locked = ITEMS.alias("locked_item")
+    return _CLAIM_ITEM.where(ITEMS.c.id == select(locked.c.id).where(locked.c.id == bindparam("work_id"))
+                             .with_for_update(skip_locked=True).scalar_subquery())
+
+
+@cache
 def _claim_in_one_statement(channel: str):
     """PostgreSQL: the reservation and the item's claim in one round trip.  The claim's
     ``EXISTS`` reads the reservation's result, so the operator's row is locked first (the
     order every claim uses); answers (units reserved, items claimed)."""
     reserved = _reserve_statement(channel, True).returning(STATES.c.user_id).cte("reserved")
-    claimed = _CLAIM_ITEM.where(exists(select(reserved.c.user_id))).returning(ITEMS.c.id).cte("claimed")
+    claimed = _claim_item_locked_first().where(exists(select(reserved.c.user_id))).returning(ITEMS.c.id).cte("claimed")
     return select(select(func.count()).select_from(reserved).scalar_subquery(),
                   select(func.count()).select_from(claimed).scalar_subquery())
 
@@ -417,7 +430,7 @@ def _choose_and_claim_in_one_statement(channel: str, tiers_in_order: int):
     None, items claimed)."""
     reserved = _reserve_best_statement(channel, tiers_in_order, True).cte("reserved")
     holder = select(reserved.c.user_id).scalar_subquery()
-    claimed = (_CLAIM_ITEM.where(exists(select(reserved.c.user_id))).values(operator_id=holder)
+    claimed = (_claim_item_locked_first().where(exists(select(reserved.c.user_id))).values(operator_id=holder)
                .returning(ITEMS.c.id).cte("claimed"))
     return select(holder, select(func.count()).select_from(claimed).scalar_subquery())
 
@@ -501,16 +514,18 @@ def _queued_and_waiting(work_id: int) -> Waiting | None:
     return _waiting_of(work) if work is not None and work.state == "waiting" else None
 
 
-def route(work_id: int) -> str | None:
+def route(work_id: int, *, fresh: bool = False) -> str | None:
     """Find the best operator for a waiting item and claim it for them; returns the item's
     state afterwards ("offered", "assigned" or "waiting"), None if it was not waiting.  If
-    nobody may take it now, schedule a retry for when the policy next widens."""
+    nobody may take it now, schedule a retry for when the policy next widens.  A ``fresh``
+    item (a new call or ticket) does not overtake older items waiting in its channel
+    (``_serve_older_first``)."""
     db.session.flush()  # the Core statements below do not autoflush
     item = _queued_and_waiting(work_id) or waiting_item(work_id)
     if item is None:
         return None
     policy, excluded = store.policy_and_rejections(work_id)
-    return _route_waiting(item, policy, excluded)
+    return _route_fresh_or_waiting(item, policy, excluded, fresh)
 
 
 ROUTE_BATCH = 20  # items routed per transaction by the drain job (SQLite: see route_batch_size)
@@ -522,7 +537,7 @@ def route_batch_size() -> int:
     return ROUTE_BATCH if is_postgres(db.session) else 5
 
 
-def route_many(work_ids: list[int]) -> dict[int, str | None]:
+def route_many(work_ids: list[int], *, fresh: bool = False) -> dict[int, str | None]:
     """``route`` for several items in one transaction (the drain job's batches): the items
     in one read, the policy and their rejections in one Redis round trip, the routing
     events in one INSERT, the pushes in one publish at commit.  The caller commits."""
@@ -533,8 +548,15 @@ def route_many(work_ids: list[int]) -> dict[int, str | None]:
     with store.events_together():
         for work_id in work_ids:
             item = items.pop(work_id, None)  # an id twice in the batch is routed once
-            states[work_id] = _route_waiting(item, policy, rejections[work_id]) if item else states.get(work_id)
+            states[work_id] = (_route_fresh_or_waiting(item, policy, rejections[work_id], fresh) if item
+                               else states.get(work_id))
     return states
+
+
+def _route_fresh_or_waiting(item: Waiting, policy: dict, excluded: set[int], fresh: bool) -> str | None:
+    if fresh and _older_items_wait(item):
+        return _serve_older_first(item, policy, excluded)
+    return _route_waiting(item, policy, excluded)
 
 
 def _route_waiting(item: Waiting, policy: dict, excluded: set[int]) -> str | None:
@@ -548,9 +570,53 @@ def _route_waiting(item: Waiting, policy: dict, excluded: set[int]) -> str | Non
         return None  # another router has it, or it changed (whoever changed it routes it)
     if state:
         return state
+    return _wait_for_widening(item, policy, now)
+
+
+def _wait_for_widening(item: Waiting, policy: dict, now) -> str:
+    """Nobody may take the item now: route it again when the policy next widens."""
     delay = P.next_widening_at(policy, item.as_item(), now)
     if delay is not None:
         store.schedule_route(item.id, delay + 0.05, reason="escalation")
+    return "waiting"
+
+
+FAIR_TRIES = 3  # operators a fresh item hands to older items before it waits its turn
+
+
+@cache
+def _older_waiting_statement():
+    order = (bindparam("priority_order"), bindparam("rank_order"),
+             bindparam("waiting_since", type_=ITEMS.c.waiting_since.type), bindparam("work_id"))
+    return (select(ITEMS.c.id).where(ITEMS.c.state == "waiting", ITEMS.c.channel == bindparam("channel"),
+                                     tuple_(*SERVICE_ORDER) < tuple_(*order)).limit(1))
+
+
+def _older_items_wait(item: Waiting) -> bool:
+    """Is an item ahead of this one in the service order waiting in its channel?"""
+    priority_order, rank_order = _orders(item.rank, item.priority)
+    return run_sql(_older_waiting_statement(), {
+        "channel": item.channel, "priority_order": priority_order, "rank_order": rank_order,
+        "waiting_since": item.waiting_since, "work_id": item.id}).first() is not None
+
+
+def _serve_older_first(item: Waiting, policy: dict, excluded: set[int]) -> str | None:
+    """A fresh item while older ones wait (their operators were freed, and the drain job
+    that offers them work has not run yet): the operator this item would get is offered
+    the best waiting item *they* may take — an older one they are eligible for, else this
+    one — so a caller who has waited is not overtaken by one who has just called.  After
+    ``FAIR_TRIES`` operators the fresh-items job goes on with it."""
+    now = utcnow()
+    for _ in range(FAIR_TRIES):
+        operator_id = first_choice(item, policy, now, excluded)
+        if operator_id is None:
+            return _wait_for_widening(item, policy, now)
+        taken = offer_next(operator_id)
+        if taken == item.id:
+            return _new_state(item)[0]
+        if taken is None:  # the operator changed meanwhile: route this item as usual
+            return _route_waiting(item, policy, excluded)
+    on_commit(db.session(), lambda: store.route_soon(item.id))
     return "waiting"
 
 
@@ -600,9 +666,9 @@ def _route_by_ranking(item: Waiting, policy: dict, now, excluded: set[int]) -> s
     return None
 
 
-def route_item(work_id: int) -> WorkItem | None:
+def route_item(work_id: int, *, fresh: bool = False) -> WorkItem | None:
     """``route``, returning the item (the session's copy is current after a claim)."""
-    route(work_id)
+    route(work_id, fresh=fresh)
     return db.session.get(WorkItem, work_id)
 
 
@@ -771,19 +837,9 @@ def hold_by(ticket_id: int, operator_id: int | None, *, by: int | None = None) -
 
 def wrap_up_due() -> list[int]:
     """Operators whose wrap-up time is over go back to available."""
-    from accounts.models import User
-    from routing.presence import set_presence
+    from routing.presence import end_wrap_ups
 
-    now = utcnow()
-    states = db.session.scalars(select(OperatorState).where(
-        OperatorState.presence == "wrap_up", OperatorState.wrap_up_until.is_not(None),
-        OperatorState.wrap_up_until <= now)).all()
-    done = []
-    for state in states:
-        state.wrap_up_until = None
-        set_presence(db.session.get(User, state.user_id), "available")
-        done.append(state.user_id)
-    return done
+    return end_wrap_ups()
 
 
 def start_wrap_up(operator_id: int) -> None:

@@ -5,13 +5,14 @@ period, with no presence change since, goes ``offline`` (CONTRACT §8).
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cache
 
 from blinker import signal
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
-from core.db import get_for_update, utcnow
+from core.db import get_for_update, is_postgres, utcnow
 from core.errors import Invalid
 from core.realtime import SUPERVISORS, push, user_room
 from extensions import db
@@ -50,8 +51,12 @@ def _held_by(user_id: int) -> dict:
 
 
 def as_event(user, state: OperatorState) -> dict:
-    return {"user_id": user.id, "username": user.username, "name": user.display_name,
-            "presence": state.presence, "presence_since": state.presence_since.isoformat()}
+    return _event(user, state.presence, state.presence_since)
+
+
+def _event(user, presence: str, since: datetime) -> dict:
+    return {"user_id": user.id, "username": user.username, "name": user.display_name, "presence": presence,
+            "presence_since": since.isoformat()}
 
 
 def set_presence(user, presence: str) -> OperatorState:
@@ -66,12 +71,46 @@ def set_presence(user, presence: str) -> OperatorState:
         state.presence_since = utcnow()
         state.version += 1
         db.session.flush()
-        event = as_event(user, state)
-        push("operator_presence", event, SUPERVISORS)
-        push("operator_presence", event, user_room(user.id))
-        presence_changed.send(current_app._get_current_object(), user_id=user.id,
-                              previous=previous, presence=presence)
+        _announce(user, presence, state.presence_since, previous)
     return state
+
+
+def _announce(user, presence: str, since: datetime, previous: str) -> None:
+    """After a change is written: supervisors and the operator's consoles see it (at
+    commit), and routing hears of it."""
+    event = _event(user, presence, since)
+    push("operator_presence", event, SUPERVISORS)
+    push("operator_presence", event, user_room(user.id))
+    presence_changed.send(current_app._get_current_object(), user_id=user.id, previous=previous, presence=presence)
+
+
+@cache
+def _end_wrap_ups_statement(postgres: bool):
+    states = OperatorState.__table__
+    due = (states.c.presence == "wrap_up", states.c.wrap_up_until.is_not(None),
+           states.c.wrap_up_until <= bindparam("now", type_=states.c.wrap_up_until.type))
+    chosen = select(states.c.user_id).where(*due)
+    if postgres:  # a row someone holds now (a presence change) is simply done next second
+        chosen = chosen.with_for_update(skip_locked=True)
+    return (update(states).where(states.c.user_id.in_(chosen.scalar_subquery()), *due)
+            .values(presence="available", presence_since=bindparam("now"), wrap_up_until=None,
+                    version=states.c.version + 1)
+            .returning(states.c.user_id))
+
+
+def end_wrap_ups() -> list[int]:
+    """Operators whose wrap-up time is over go back to available: one statement for all of
+    them (the once-a-second sweep; one locked read and write per operator took seconds
+    under load, and everyone it had not reached yet stayed in wrap-up)."""
+    from accounts.service import load_user
+
+    now = utcnow()
+    user_ids = list(db.session.execute(_end_wrap_ups_statement(is_postgres(db.session)), {"now": now}).scalars())
+    for user_id in user_ids:
+        user = load_user(user_id)
+        if user is not None:
+            _announce(user, "available", now, "wrap_up")
+    return user_ids
 
 
 def connected(user_id: int) -> None:

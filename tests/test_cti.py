@@ -1,4 +1,6 @@
 """The CTI webhook and the caller log (CONTRACT §3 Telephony, §8 CTI calls and offers)."""
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
@@ -465,3 +467,80 @@ def test_a_repeated_newcall_is_answered_from_one_read_without_a_lock(app, cti, s
     assert any(s.startswith("update calls") for s in statements)
     assert ask_again()["action"] == "dial"
     assert not any(s.startswith(("insert", "update", "delete")) for s in statements)
+
+
+def set_presences(app, presences: dict) -> None:
+    """``{username: presence}``, committed (the freed-operator job is queued, not run)."""
+    from accounts.models import User
+    from extensions import db
+    from routing.presence import set_presence
+
+    with app.app_context():
+        for username, presence in presences.items():
+            set_presence(db.session.scalar(select(User).where(User.username == username)), presence)
+        db.session.commit()
+
+
+def new_call(cti, number: str, call_id: str) -> dict:
+    return cti(event="newCall", **{"from": number}, to="100", direction="in", callId=call_id).get_json()
+
+
+def test_a_new_call_does_not_overtake_a_caller_already_waiting(app, cti, senior):
+    """The senior frees up; before the job that offers freed operators work has run, a new
+    call arrives: the caller who has been waiting gets the senior, the new one waits."""
+    platinum_customer(app)
+    platinum_customer(app, phone="03-2222-3333", name="川口 次郎")
+    set_presences(app, {"senior": "busy", "junior": "busy"})
+    assert new_call(cti, "0312345678", "waited") == {"action": "queue"}
+    set_presences(app, {"senior": "available"})
+    assert new_call(cti, "0322223333", "newer") == {"action": "queue"}
+    assert new_call(cti, "0312345678", "waited") == {"action": "dial", "user": "senior", "extension": "201"}
+
+
+def test_a_new_call_still_takes_an_operator_the_waiting_caller_may_not_have(app, cti, senior):
+    """The waiting platinum caller is for tier 3 at first; a free tier-1 operator takes
+    the new caller at once instead of keeping them waiting behind that call."""
+    platinum_customer(app)
+    set_presences(app, {"senior": "busy", "junior": "busy"})
+    assert new_call(cti, "0312345678", "platinum-waits") == {"action": "queue"}
+    set_presences(app, {"junior": "available"})
+    assert new_call(cti, "0398765432", "unknown-caller") == {"action": "dial", "user": "junior", "extension": "203"}
+    assert new_call(cti, "0312345678", "platinum-waits") == {"action": "queue"}
+
+
+def test_wrap_up_ends_on_time_in_one_sweep_and_the_operator_gets_the_waiting_call(app, cti, senior, published,
+                                                                                  run_jobs):
+    from sqlalchemy import update
+
+    from accounts.models import User
+    from core.db import utcnow
+    from extensions import db
+    from routing import jobs
+    from routing.models import OperatorState
+
+    platinum_customer(app)
+    platinum_customer(app, phone="03-2222-3333", name="川口 次郎")
+    set_presences(app, {"junior": "busy"})
+    assert new_call(cti, "0312345678", "talked")["action"] == "dial"
+    cti(event="answer", callId="talked", user="senior")
+    cti(event="hangup", callId="talked", cause="normalClearing")
+    assert new_call(cti, "0322223333", "waits") == {"action": "queue"}  # the senior is in wrap-up
+
+    def presence_of(username):
+        with app.app_context():
+            user = db.session.scalar(select(User).where(User.username == username))
+            return db.session.get(OperatorState, user.id).presence
+
+    assert jobs.end_wrap_ups() == [] and presence_of("senior") == "wrap_up"  # 30 s by default
+    with app.app_context():  # the wrap-up time has passed
+        db.session.execute(update(OperatorState).where(OperatorState.user_id == senior)
+                           .values(wrap_up_until=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    before = len(published())
+    assert jobs.end_wrap_ups() == [senior] and presence_of("senior") == "available"
+    assert presence_of("junior") == "busy"
+    announced = [data for event, data in published()[before:] if event == "operator_presence"]
+    assert announced and all(data["username"] == "senior" and data["presence"] == "available" for data in announced)
+    assert jobs.end_wrap_ups() == []  # once
+    run_jobs()  # the freed senior is offered the waiting call
+    assert new_call(cti, "0322223333", "waits") == {"action": "dial", "user": "senior", "extension": "201"}

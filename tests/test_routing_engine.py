@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.db import utcnow
+from tests.conftest import BACKEND
 
 
 @pytest.fixture
@@ -619,3 +620,57 @@ def test_a_preferred_tier_order_falls_through_tier_by_tier_in_one_choice(app, ap
     ticket = new_ticket(api, bronze)
     run_jobs()
     assert assignee(api, ticket) == team[2]  # tier 3 busy: the next tier down
+
+
+def test_a_fresh_ticket_does_not_overtake_an_older_one_for_the_operator_it_would_get(app, api, make_user):
+    """The fresh-items job routes a new ticket while an older one still waits (not routed
+    yet): the free operator gets the older ticket and the new one waits its turn."""
+    from accounts.models import User
+    from extensions import db
+    from routing import jobs, store
+    from routing.presence import set_presence
+
+    with app.app_context():
+        policy = store.current_policy()
+        store.save_policy({**policy, "capacity": {**policy["capacity"], "email": 1}}, policy["version"], None)
+        db.session.commit()
+    operator_id, _ = make_user("solo", roles="operator", tier=1)
+    with app.app_context():
+        set_presence(db.session.get(User, operator_id), "available")
+        db.session.commit()
+    customer = customer_of_rank(app, "bronze")
+    older, newer = new_ticket(api, customer), new_ticket(api, customer)  # neither routed yet
+    with app.app_context():
+        assert jobs.route_together([work(app, newer).id], fresh=True) == {work(app, newer).id: "waiting"}
+    assert assignee(api, older) == operator_id
+    assert work(app, newer).state == "waiting"
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="a row lock held by another connection: SQLite has one writer")
+def test_a_claim_skips_an_item_another_transaction_holds_instead_of_waiting(app, api, team):
+    """Routers claim several items per transaction; one waiting for an item another holds,
+    while holding an operator, is half of a deadlock.  The claim passes the item by."""
+    import psycopg
+    from sqlalchemy import text
+
+    from extensions import db
+    from routing import engine, store
+    from routing.models import OperatorState
+
+    ticket = new_ticket(api, customer_of_rank(app, "bronze"))  # not routed yet
+    item_id = work(app, ticket).id
+    with app.app_context():
+        url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    holder = psycopg.connect(url)
+    try:
+        holder.execute("SELECT id FROM work_items WHERE id = %s FOR UPDATE", (item_id,))
+        with app.app_context():
+            db.session.execute(text("SET LOCAL lock_timeout = '5s'"))  # waiting would fail here
+            claimed = engine.try_claim(engine.waiting_item(item_id), team[1], store.policy_in_force())
+            db.session.commit()
+            assert claimed == engine.ITEM_TAKEN
+            assert db.session.get(OperatorState, team[1]).load_email == 0  # the unit was given back
+    finally:
+        holder.rollback()
+        holder.close()
+    assert work(app, ticket).state == "waiting"
