@@ -47,9 +47,9 @@ async def login(http, url: str, username: str) -> tuple[str, str]:
     return cookie, body["csrf_token"]
 
 
-def children(pid: int) -> list[int]:
-    """Direct and indirect child processes of ``pid`` (from /proc/*/stat)."""
-    parents: dict[int, list[int]] = {}
+def _processes():
+    """``(pid, command name, the stat fields after the name)`` of every process (/proc/*/stat;
+    the name may hold spaces, so the fields are split after its closing parenthesis)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -57,8 +57,14 @@ def children(pid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        parents.setdefault(ppid, []).append(int(entry.name))
+        yield int(entry.name), stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+
+
+def children(pid: int) -> list[int]:
+    """Direct and indirect child processes of ``pid`` (from /proc/*/stat)."""
+    parents: dict[int, list[int]] = {}
+    for child, _name, fields in _processes():
+        parents.setdefault(int(fields[1]), []).append(child)
     found, todo = [], [pid]
     while todo:
         for child in parents.get(todo.pop(), []):
@@ -94,19 +100,9 @@ def cpu_seconds(pid: int) -> float:
 def postgres_cpu_seconds() -> float:
     """CPU time of the PostgreSQL server on this machine: every live ``postgres`` process,
     plus what the postmaster has reaped from exited backends (its children's times)."""
-    total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if stat[stat.index("(") + 1:stat.rindex(")")] != "postgres":
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
-    return total / ticks
+    ticks = sum(sum(int(value) for value in fields[11:15])
+                for _pid, name, fields in _processes() if name == "postgres")
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def tree_status(pid: int) -> dict:

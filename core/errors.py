@@ -186,7 +186,11 @@ def register(app: Flask) -> None:
     def _unexpected(error: Exception):
         if isinstance(error, HTTPException):
             return _http_error(error)
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        if _is_pool_timeout(error):  # overload, not a bug: no traceback
+            log.warning("%s %s: no database connection came free within the pool's timeout",
+                        request.method, request.path)
+        else:
+            log.exception("unexpected error on %s %s", request.method, request.path)
         from extensions import db
         try:
             db.session.rollback()
@@ -201,11 +205,18 @@ def register(app: Flask) -> None:
 
 
 def _is_unavailable(error: Exception) -> bool:
-    """Redis or database outages are a 503 (retry), not a 500 (bug)."""
+    """Redis or database outages, and every pooled database connection busy, are a 503
+    (retry), not a 500 (bug)."""
     try:
         import redis
         from sqlalchemy.exc import OperationalError
     except ImportError:  # pragma: no cover
         return False
     return isinstance(error, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                              OperationalError))
+                              OperationalError)) or _is_pool_timeout(error)
+
+
+def _is_pool_timeout(error: Exception) -> bool:
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    return isinstance(error, PoolTimeout)

@@ -73,3 +73,21 @@ def test_api_responses_carry_security_headers(client):
     assert response.status_code == 401
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_every_database_connection_busy_is_a_503_to_retry(client, login, monkeypatch):
+    """Overload: the pool (no overflow) had no connection free within its timeout."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from routing import presence
+
+    login(client)
+
+    def _busy(*args, **kwargs):
+        raise PoolTimeout("QueuePool limit of size 15 overflow 0 reached")
+
+    monkeypatch.setattr(presence, "set_presence", _busy)
+    response = client.put("/api/v1/operators/me/presence", json={"presence": "available"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    assert response.get_json()["error"]["code"] == "unavailable"
