@@ -537,7 +537,7 @@ def route_batch_size() -> int:
     return ROUTE_BATCH if is_postgres(db.session) else 5
 
 
-def route_many(work_ids: list[int], *, fresh: bool = False) -> dict[int, str | None]:
+def route_many(work_ids: list[int]) -> dict[int, str | None]:
     """``route`` for several items in one transaction (the drain job's batches): the items
     in one read, the policy and their rejections in one Redis round trip, the routing
     events in one INSERT, the pushes in one publish at commit.  The caller commits."""
@@ -548,8 +548,7 @@ def route_many(work_ids: list[int], *, fresh: bool = False) -> dict[int, str | N
     with store.events_together():
         for work_id in work_ids:
             item = items.pop(work_id, None)  # an id twice in the batch is routed once
-            states[work_id] = (_route_fresh_or_waiting(item, policy, rejections[work_id], fresh) if item
-                               else states.get(work_id))
+            states[work_id] = _route_waiting(item, policy, rejections[work_id]) if item else states.get(work_id)
     return states
 
 
@@ -601,17 +600,17 @@ def _older_items_wait(item: Waiting) -> bool:
 
 
 def _serve_older_first(item: Waiting, policy: dict, excluded: set[int]) -> str | None:
-    """A fresh item while older ones wait (their operators were freed, and the drain job
-    that offers them work has not run yet): the operator this item would get is offered
-    the best waiting item *they* may take — an older one they are eligible for, else this
-    one — so a caller who has waited is not overtaken by one who has just called.  After
-    ``FAIR_TRIES`` operators the fresh-items job goes on with it."""
+    """A fresh item while older ones wait in its channel (their operators were freed, and
+    the drain job that offers them work has not run yet): the operator this item would get
+    is offered the best waiting item of the channel *they* may take — an older one they
+    are eligible for, else this one — so a caller who has waited is not overtaken by one
+    who has just called.  After ``FAIR_TRIES`` operators the fresh-items job routes it."""
     now = utcnow()
     for _ in range(FAIR_TRIES):
         operator_id = first_choice(item, policy, now, excluded)
         if operator_id is None:
             return _wait_for_widening(item, policy, now)
-        taken = offer_next(operator_id)
+        taken = offer_next(operator_id, channel=item.channel)
         if taken == item.id:
             return _new_state(item)[0]
         if taken is None:  # the operator changed meanwhile: route this item as usual
@@ -684,13 +683,13 @@ def waiting_in_service_order(limit: int) -> list[int]:
     return list(run_sql(_WAITING_IDS, {"limit": limit}).scalars())
 
 
-def offer_next(operator_id: int) -> int | None:
+def offer_next(operator_id: int, *, channel: str | None = None) -> int | None:
     """An operator freed capacity (or became available): give them the best waiting item
-    they may take now, if any; returns its id."""
-    return offer_next_many([operator_id])[operator_id]
+    they may take now (of ``channel`` only, if given), if any; returns its id."""
+    return offer_next_many([operator_id], channels=(channel,) if channel else P.CHANNELS)[operator_id]
 
 
-def offer_next_many(operator_ids: list[int]) -> dict[int, int | None]:
+def offer_next_many(operator_ids: list[int], *, channels: tuple[str, ...] = P.CHANNELS) -> dict[int, int | None]:
     """``offer_next`` for several freed operators in one transaction (the drain job's
     batches), in order: the waiting items of a channel are read once for the batch, and an
     item one of them took is not tried for the next.  Returns each operator's item id."""
@@ -698,17 +697,18 @@ def offer_next_many(operator_ids: list[int]) -> dict[int, int | None]:
     now = utcnow()
     waiting: dict[str, list[Waiting]] = {}
     tried: set[int] = set()  # items taken in this batch, by these operators or another router
-    return {operator_id: _offer_next(operator_id, policy, now, waiting, tried)
+    return {operator_id: _offer_next(operator_id, policy, now, waiting, tried, channels)
             for operator_id in dict.fromkeys(operator_ids)}
 
 
-def _offer_next(operator_id: int, policy: dict, now, waiting: dict, tried: set[int]) -> int | None:
+def _offer_next(operator_id: int, policy: dict, now, waiting: dict, tried: set[int],
+                channels: tuple[str, ...]) -> int | None:
     snapshots = operator_snapshots(operator_id=operator_id)
     if not snapshots:
         return None  # not available, not active, or not an operator
     operator = snapshots[0]
     excluded_items = None
-    for channel in P.CHANNELS:
+    for channel in channels:
         if not P.has_room(policy, operator, channel):
             continue
         if excluded_items is None:

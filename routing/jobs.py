@@ -1,6 +1,4 @@
 """RQ entry points for routing (each takes ids and is safe to run twice)."""
-from functools import partial
-
 from flask import current_app
 
 from core.jobs import job
@@ -32,13 +30,13 @@ def route_fresh():
     """Drain the fresh-items list (store.route_soon), several items per transaction."""
     from routing.store import drain_fresh
 
-    return drain_fresh(partial(route_together, fresh=True), engine.route_batch_size())
+    return drain_fresh(route_together, engine.route_batch_size())
 
 
-def route_together(work_ids: list[int], *, fresh: bool = False) -> dict[int, str | None]:
+def route_together(work_ids: list[int]) -> dict[int, str | None]:
     """Route the items in one transaction (the drain job's step; the routing bench times
-    it).  Returns each item's state; ``fresh`` items do not overtake older waiting ones."""
-    return _together(partial(engine.route_many, fresh=fresh), partial(engine.route, fresh=fresh), work_ids)
+    it).  Returns each item's state."""
+    return _together(engine.route_many, engine.route, work_ids)
 
 
 def offer_next_together(operator_ids: list[int]) -> dict[int, int | None]:

@@ -622,12 +622,12 @@ def test_a_preferred_tier_order_falls_through_tier_by_tier_in_one_choice(app, ap
     assert assignee(api, ticket) == team[2]  # tier 3 busy: the next tier down
 
 
-def test_a_fresh_ticket_does_not_overtake_an_older_one_for_the_operator_it_would_get(app, api, make_user):
-    """The fresh-items job routes a new ticket while an older one still waits (not routed
-    yet): the free operator gets the older ticket and the new one waits its turn."""
+def test_a_fresh_item_does_not_overtake_an_older_one_for_the_operator_it_would_get(app, api, make_user):
+    """A fresh item (as the CTI webhook routes a new call) while an older one of its channel
+    still waits: the free operator gets the older one, and the new one waits its turn."""
     from accounts.models import User
     from extensions import db
-    from routing import jobs, store
+    from routing import engine, store
     from routing.presence import set_presence
 
     with app.app_context():
@@ -641,7 +641,8 @@ def test_a_fresh_ticket_does_not_overtake_an_older_one_for_the_operator_it_would
     customer = customer_of_rank(app, "bronze")
     older, newer = new_ticket(api, customer), new_ticket(api, customer)  # neither routed yet
     with app.app_context():
-        assert jobs.route_together([work(app, newer).id], fresh=True) == {work(app, newer).id: "waiting"}
+        assert engine.route(work(app, newer).id, fresh=True) == "waiting"
+        db.session.commit()
     assert assignee(api, older) == operator_id
     assert work(app, newer).state == "waiting"
 
