@@ -1,5 +1,7 @@
 """The API skeleton: OpenAPI document, docs page, the error shape for every status."""
 
+import pytest
+
 
 def test_openapi_document_is_served(client):
     response = client.get("/api/v1/openapi.json")
@@ -53,19 +55,30 @@ def test_oversize_body_is_413(app, client, login):
     assert response.get_json()["error"]["code"] == "too_large"
 
 
-def test_unexpected_errors_use_the_error_shape(client, login, monkeypatch):
+def _pool_timeout():
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    return PoolTimeout("QueuePool limit of size 15 overflow 0 reached")
+
+
+@pytest.mark.parametrize("error, status, code", [
+    (lambda: RuntimeError("boom"), 500, "internal_error"),  # a bug: nothing of it shows
+    (_pool_timeout, 503, "unavailable"),  # overload: every pooled connection stayed busy; retry
+])
+def test_unexpected_errors_use_the_error_shape(client, login, monkeypatch, error, status, code):
     from routing import presence
 
     login(client)
 
-    def _boom(*args, **kwargs):
-        raise RuntimeError("boom")
+    def _fail(*args, **kwargs):
+        raise error()
 
-    monkeypatch.setattr(presence, "set_presence", _boom)
+    monkeypatch.setattr(presence, "set_presence", _fail)
     response = client.put("/api/v1/operators/me/presence", json={"presence": "available"})
-    assert response.status_code == 500
-    assert response.get_json()["error"]["code"] == "internal_error"
+    assert response.status_code == status
+    assert response.get_json()["error"]["code"] == code
     assert "boom" not in response.get_data(as_text=True)
+    assert response.headers.get("Retry-After") == ("2" if status == 503 else None)
 
 
 def test_api_responses_carry_security_headers(client):
@@ -73,21 +86,3 @@ def test_api_responses_carry_security_headers(client):
     assert response.status_code == 401
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
-
-
-def test_every_database_connection_busy_is_a_503_to_retry(client, login, monkeypatch):
-    """Overload: the pool (no overflow) had no connection free within its timeout."""
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-    from routing import presence
-
-    login(client)
-
-    def _busy(*args, **kwargs):
-        raise PoolTimeout("QueuePool limit of size 15 overflow 0 reached")
-
-    monkeypatch.setattr(presence, "set_presence", _busy)
-    response = client.put("/api/v1/operators/me/presence", json={"presence": "available"})
-    assert response.status_code == 503
-    assert response.headers["Retry-After"] == "2"
-    assert response.get_json()["error"]["code"] == "unavailable"
