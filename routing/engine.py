@@ -525,7 +525,9 @@ def route(work_id: int, *, fresh: bool = False) -> str | None:
     if item is None:
         return None
     policy, excluded = store.policy_and_rejections(work_id)
-    return _route_fresh_or_waiting(item, policy, excluded, fresh)
+    if fresh and _older_items_wait(item):
+        return _serve_older_first(item, policy, excluded)
+    return _route_waiting(item, policy, excluded)
 
 
 ROUTE_BATCH = 20  # items routed per transaction by the drain job (SQLite: see route_batch_size)
@@ -550,12 +552,6 @@ def route_many(work_ids: list[int]) -> dict[int, str | None]:
             item = items.pop(work_id, None)  # an id twice in the batch is routed once
             states[work_id] = _route_waiting(item, policy, rejections[work_id]) if item else states.get(work_id)
     return states
-
-
-def _route_fresh_or_waiting(item: Waiting, policy: dict, excluded: set[int], fresh: bool) -> str | None:
-    if fresh and _older_items_wait(item):
-        return _serve_older_first(item, policy, excluded)
-    return _route_waiting(item, policy, excluded)
 
 
 def _route_waiting(item: Waiting, policy: dict, excluded: set[int]) -> str | None:
@@ -833,13 +829,6 @@ def hold_by(ticket_id: int, operator_id: int | None, *, by: int | None = None) -
     if previous and previous != operator_id:
         store.after_commit_free(previous)
     return work
-
-
-def wrap_up_due() -> list[int]:
-    """Operators whose wrap-up time is over go back to available."""
-    from routing.presence import end_wrap_ups
-
-    return end_wrap_ups()
 
 
 def start_wrap_up(operator_id: int) -> None:

@@ -91,7 +91,8 @@ def expire_due_offers():
 
 @job
 def end_wrap_ups():
-    return engine.wrap_up_due()
+    """Periodic (every second, inline): operators whose wrap-up time is over go back to available."""
+    return presence.end_wrap_ups()
 
 
 @job
