@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ from core.db import on_commit
 log = logging.getLogger(__name__)
 
 QUEUES = ("high", "default", "low")
+# Delete KEYS[1] if it holds ARGV[1], in one step (a Batched drain clears only its own flag).
+_DELETE_IF_EQUAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 # The first retry goes straight back to the queue (a deadlock victim, or the job of a
 # worker that died): a delayed retry would wait for RQ's scheduler, whose lock a killed
 # worker keeps for a minute.  Later retries back off.
@@ -41,8 +44,6 @@ def enqueue(func: Callable | str, *args, queue_name: str = "default", job_id: st
 
     Returns the job id (chosen up front so the caller can answer 202 with it).
     """
-    import uuid
-
     from extensions import db
 
     job_id = job_id or uuid.uuid4().hex
@@ -65,10 +66,18 @@ class Batched:
     costs several Redis round trips; a list push and a flag cost one).
 
     ``add`` (call it after commit) appends the item and enqueues ``func`` unless a drain is
-    already due; ``drain_batches`` (inside that job) clears the flag *before* reading, so an
-    item added meanwhile starts a new job and none is missed.  The flag expires in case its
-    job is lost; a batch whose handler failed goes back to the head of the list.
+    already due: the flag holds that job's id.  ``drain_batches`` (inside that job) clears
+    the flag *before* reading, so an item added meanwhile starts a new job and none is
+    missed.  The flag expires in case its job is lost; a batch whose handler failed goes
+    back to the head of the list.
+
+    Only the flagged job clears the flag.  When the queue is backed up past the flag's
+    lifetime a second job is enqueued; if the older one, starting first, cleared the newer
+    one's flag, every later item would enqueue a job of its own (seen under load: thousands
+    of drain jobs queued, one per item, ahead of everything else in their queue).
     """
+
+    KICK_TTL_MS = 5000
 
     def __init__(self, name: str, func: str, queue_name: str = "high"):
         self.items_key = f"tsunagu:batched:{name}"
@@ -78,22 +87,27 @@ class Batched:
     def add(self, item: int) -> None:
         from core.redis_conn import get_redis
 
+        job_id = uuid.uuid4().hex
         pipe = get_redis().pipeline(transaction=False)
         pipe.rpush(self.items_key, item)
-        pipe.set(self.kick_key, "1", nx=True, px=5000)
+        pipe.set(self.kick_key, job_id, nx=True, px=self.KICK_TTL_MS)
         if pipe.execute()[1]:
-            enqueue(self.func, queue_name=self.queue_name, retry=1, now=True)
+            enqueue(self.func, queue_name=self.queue_name, retry=1, now=True, job_id=job_id)
 
-    def drain_batches(self, handle: Callable[[list[int]], Any], batch: int = 50, *, batches: int = 5) -> int:
+    def drain_batches(self, handle: Callable[[list[int]], Any], batch: int = 50, *, batches: int = 5,
+                      job_id: str | None = None) -> int:
         """``handle(items)`` for up to ``batch`` items at a time, in arrival order; returns
         how many were handled.  If it fails the whole batch goes back to the head of the
         list (the handler must be safe to run again).  After ``batches`` batches the job
         hands over to a new one at the back of its queue, so a steady stream of items
-        cannot hold a worker for long while the once-a-second sweeps wait."""
+        cannot hold a worker for long while the once-a-second sweeps wait.  ``job_id``:
+        the drain job's own (default: the running RQ job's)."""
         from core.redis_conn import get_redis
 
         client = get_redis()
-        client.delete(self.kick_key)
+        if job_id is None and (current := get_current_job()) is not None:
+            job_id = current.id
+        client.eval(_DELETE_IF_EQUAL, 1, self.kick_key, job_id or "")
         handled = 0
         for _ in range(batches):
             items = [int(raw) for raw in (client.lpop(self.items_key, batch) or [])]
@@ -105,8 +119,10 @@ class Batched:
                 self._put_back(items)
                 raise
             handled += len(items)
-        if client.llen(self.items_key) and client.set(self.kick_key, "1", nx=True, px=5000):
-            enqueue(self.func, queue_name=self.queue_name, retry=1, now=True)
+        if client.llen(self.items_key):
+            successor = uuid.uuid4().hex
+            if client.set(self.kick_key, successor, nx=True, px=self.KICK_TTL_MS):
+                enqueue(self.func, queue_name=self.queue_name, retry=1, now=True, job_id=successor)
         return handled
 
     def _put_back(self, items: list[int]) -> None:

@@ -293,10 +293,11 @@ def test_fresh_items_share_one_drain_job_that_keeps_order_and_survives_an_error(
             if 12 in work_ids:
                 raise RuntimeError("database went away")
 
+        first = drain_jobs()[0].id
         with pytest.raises(RuntimeError):
-            store.drain_fresh(fail_with_12, 2)
+            store.FRESH_ITEMS.drain_batches(fail_with_12, 2, job_id=first)  # as that job
         assert seen == [[11, 12]]  # the failed batch went back whole, in order
-        store.route_soon(14)  # the drain cleared the flag: a second job is due
+        store.route_soon(14)  # the drain cleared its flag: a second job is due
         assert len(drain_jobs()) == 2
         store.drain_fresh(seen.append, 2)
         assert seen == [[11, 12], [11, 12], [13, 14]]

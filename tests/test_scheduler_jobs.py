@@ -110,23 +110,54 @@ def test_a_drain_job_hands_over_after_its_batches_and_puts_a_failed_batch_back(a
         client.flushdb()
         for item in range(1, 12):
             drain.add(item)
-        assert len(Queue("high", connection=client)) == 1  # one job for the eleven
+        high = Queue("high", connection=client)
+        assert len(high) == 1  # one job for the eleven
         seen: list[list[int]] = []
-        assert drain.drain_batches(seen.append, batch=3, batches=2) == 6
+        assert drain.drain_batches(seen.append, batch=3, batches=2, job_id=high.job_ids[0]) == 6
         assert seen == [[1, 2, 3], [4, 5, 6]]
-        assert len(Queue("high", connection=client)) == 2  # handed over: a drain for the rest
+        assert len(high) == 2  # handed over: a drain for the rest
 
         def fails(items):
             raise RuntimeError("deadlock")
 
         try:
-            drain.drain_batches(fails, batch=3, batches=2)
+            drain.drain_batches(fails, batch=3, batches=2, job_id=high.job_ids[1])
         except RuntimeError:
             pass
         assert [int(x) for x in client.lrange(drain.items_key, 0, -1)] == [7, 8, 9, 10, 11]  # put back whole
-        assert drain.drain_batches(seen.append, batch=3, batches=2) == 5
+        assert drain.drain_batches(seen.append, batch=3, batches=2, job_id=high.job_ids[1]) == 5
         assert seen[2:] == [[7, 8, 9], [10, 11]]
-        assert len(Queue("high", connection=client)) == 2  # emptied: no new job
+        assert len(high) == 2  # emptied: no new job
+        client.flushdb()
+
+
+def test_a_stale_drain_job_leaves_the_newer_jobs_flag_so_items_do_not_get_a_job_each(app):
+    """A drain job still queued when its flag expired (a backed-up queue) is followed by a
+    second one.  When the older one runs first it must not clear the newer one's flag:
+    the items added after it are the newer job's, not a new job each."""
+    from core.jobs import Batched
+    from core.redis_conn import get_redis
+
+    drain = Batched("unit-stale", "routing.jobs.sweep_presence")
+    with app.app_context():
+        client = get_redis()
+        client.flushdb()
+        high = Queue("high", connection=client)
+        drain.add(1)
+        older = high.job_ids[0]
+        client.delete(drain.kick_key)  # its flag expired while it waited in the queue
+        drain.add(2)
+        assert len(high) == 2
+        newer = high.job_ids[1]
+        seen: list[list[int]] = []
+        assert drain.drain_batches(seen.extend, job_id=older) == 2  # the older job runs first: drains both
+        for item in range(3, 13):
+            drain.add(item)
+        assert len(high) == 2  # the newer job, still queued, will drain them: no job per item
+        assert drain.drain_batches(seen.extend, job_id=newer) == 10
+        assert seen == list(range(1, 13))
+        drain.add(13)  # after the newer job started, an item needs a job again
+        assert len(high) == 3
         client.flushdb()
 
 
