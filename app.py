@@ -11,7 +11,9 @@ from extensions import api, babel, csrf, db, limiter, login_manager, migrate, so
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the app.  ``overrides`` replace settings (tests pass a database URL, etc.)."""
-    app = Flask(__name__, instance_path=config.INSTANCE.as_posix(), instance_relative_config=False)
+    from core.replay import ReplayingFlask
+
+    app = ReplayingFlask(__name__, instance_path=config.INSTANCE.as_posix(), instance_relative_config=False)
     # 1. Settings: environment, then explicit overrides.
     app.config.update(config.load())
     app.config.update(overrides or {})
@@ -22,9 +24,10 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = postgres_engine_options(app.config)
-        from core import pg_liveness
+        from core import pg_liveness, replay
 
         pg_liveness.install()
+        replay.install()
     elif app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         from core.sqlite_writers import TakingTurnsConnection
 

@@ -354,6 +354,8 @@ def main() -> None:
     finally:
         for process in nodes:
             os.killpg(process.pid, signal.SIGTERM)
+        for process in nodes:  # their last disconnect handlers still write: drop the database after
+            process.wait(timeout=30)
         drop()
         redis.stop()
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from core import pg_liveness
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import BACKEND, PG_ADMIN_URL
 
 
 def terminate(pid: int) -> None:
@@ -97,3 +97,63 @@ def test_more_requests_than_pooled_connections_wait_for_one_instead_of_opening_m
             assert connection.execute(text("SHOW jit")).scalar_one() == "off"
     finally:
         engine.dispose()
+
+
+def _server_processes_alive(pid: int) -> bool:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        return admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0] > 0
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="the app's own pool on PostgreSQL (SQLite has no server)")
+def test_a_request_whose_first_statement_meets_a_closed_connection_runs_again(app, monkeypatch):
+    """The moment after the server was told to stop a pooled connection's process and before
+    its goodbye can be read, the checkout cannot tell; the request's first statement fails
+    on it.  Nothing of the request has happened yet, so it runs again on a new connection
+    and answers 200 instead of 503."""
+    from sqlalchemy import event
+
+    from accounts.service import create_token
+    from extensions import db
+
+    with app.app_context():
+        _, raw = create_token("pbx", "cti")
+        db.session.commit()
+        db.engine.dispose()
+        with db.engine.connect() as connection:  # the pool's only connection now
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        engine = db.engine
+    terminate(pid)
+    assert until(lambda: not _server_processes_alive(pid))
+    monkeypatch.setattr(pg_liveness, "looks_dead", lambda connection: False)  # the goodbye not read yet
+    lost: list[bool] = []
+    note = lambda context: lost.append(context.is_disconnect)  # noqa: E731
+    event.listen(engine, "handle_error", note)
+    try:
+        answer = app.test_client().post(f"/api/v1/cti/{raw}", data={"event": "hangup", "callId": "never-seen"})
+    finally:
+        event.remove(engine, "handle_error", note)
+    assert lost == [True]  # the first statement did meet the closed connection
+    assert answer.status_code == 200, answer.get_json()
+    with app.app_context():
+        with db.engine.connect() as connection:
+            assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="the app's own pool on PostgreSQL (SQLite has no server)")
+def test_a_request_that_has_run_a_statement_is_not_run_again(app):
+    """Only a request with nothing done yet is replayed: after one statement a lost
+    connection is the contract's 503."""
+    from sqlalchemy.exc import OperationalError
+
+    from core.replay import is_replayable
+    from extensions import db
+
+    lost = OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"),
+                            connection_invalidated=True)
+    with app.test_request_context("/api/v1/customers"):
+        assert is_replayable(lost)
+        db.session.execute(text("SELECT 1"))
+        assert not is_replayable(lost)
+        db.session.rollback()
+    with app.test_request_context("/api/v1/customers"):
+        assert not is_replayable(OperationalError("SELECT 1", {}, Exception("could not connect")))
