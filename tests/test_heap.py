@@ -25,3 +25,17 @@ def test_web_workers_settle_after_loading_the_app():
         assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+def test_work_a_first_request_would_do_is_done_before_serving(app):
+    """The holiday rules load on the first SLA computation (≈ 300 ms with every thread
+    of the process waiting); a starting process loads them before its first request."""
+    from core.heap import settle_after_start
+    from tickets.sla import _public_holidays
+
+    _public_holidays.cache_clear()
+    try:
+        settle_after_start()
+        assert _public_holidays.cache_info().currsize == 1
+    finally:
+        gc.unfreeze()

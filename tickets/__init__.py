@@ -19,3 +19,7 @@ def init_app(app) -> None:
     # Mail stored but not processed (listener or Redis died after the 250), replies due a retry.
     register(Periodic("mail-sweep", "tickets.mail.jobs.sweep", every_s=60, offset_s=23))
     app.cli.add_command(mail_command)
+    from core.heap import before_serving
+    from tickets.sla import load_holiday_rules
+
+    before_serving("holiday rules", load_holiday_rules)

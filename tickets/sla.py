@@ -43,6 +43,12 @@ def _public_holidays(country: str, year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays(country, years=year).keys())
 
 
+def load_holiday_rules() -> None:
+    """The first ``country_holidays`` imports every country's rules (≈ 300 ms, during
+    which the process's other threads wait): done at start-up instead (core.heap)."""
+    _public_holidays("JP", datetime.now(UTC).year)
+
+
 @dataclass(frozen=True)
 class Calendar:
     """Opening hours in a zone; ``add`` and ``between`` work in business seconds."""
