@@ -342,6 +342,35 @@ def test_stored_but_unprocessed_mail_is_picked_up_by_the_sweep(app, listener):
     assert len(_tickets(app)) == 1
 
 
+def test_the_sweep_leaves_a_mail_whose_job_is_still_waiting_in_the_queue(app, listener):
+    """Under a backlog mails wait in the queue longer than the sweep's 30 s: it must not
+    enqueue each of them a second time (every minute, up to 500), only the lost ones."""
+    from datetime import timedelta
+
+    from rq import Queue
+
+    from core.db import utcnow
+    from extensions import db
+    from tickets.mail import jobs
+    from tickets.models import InboundMail
+
+    send(listener.port, mail(message_id="<backlog@example.jp>"))
+    redis = app.extensions["tsunagu_redis"]
+    default = Queue("default", connection=redis)
+    with app.app_context():
+        row = db.session.scalar(select(InboundMail))
+        assert default.job_ids == [jobs.inbound_job_id(row.id)]
+        row.received_at = utcnow() - timedelta(minutes=5)
+        db.session.commit()
+        assert jobs.sweep()["inbound"] == 0  # its job is still queued
+        assert len(default) == 1
+        default.empty()  # now it is lost
+        assert jobs.sweep()["inbound"] == 1
+        assert default.job_ids == [jobs.inbound_job_id(row.id)]
+    drain(app)
+    assert len(_tickets(app)) == 1
+
+
 def test_attachments_are_stored_listed_and_size_limited(app, client, login, listener, monkeypatch):
     monkeypatch.setitem(app.config, "MAIL_ATTACHMENT_MAX_BYTES", 1000)
     message = mail(subject="添付あり")

@@ -60,9 +60,9 @@ def store(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> tuple[int, bool]:
             raise
         return existing, False
     try:
-        from core.jobs import enqueue
+        from tickets.mail.jobs import enqueue_inbound
 
-        enqueue("tickets.mail.jobs.process_inbound", row.id, now=True, meta={"kind": "mail_in"})
+        enqueue_inbound(row.id, now=True)
     except Exception:  # stored is what counts: the periodic sweep enqueues it later
         log.warning("could not enqueue inbound mail %s; the sweep will pick it up", row.id, exc_info=True)
     return row.id, True
