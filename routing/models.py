@@ -90,7 +90,8 @@ class RoutingEvent(Base):
     """What routing did and why: offers, accepts, rejects, time-outs, assignments, escalations."""
 
     __tablename__ = "routing_events"
-    __table_args__ = (Index("ix_routing_events_at", "at"),)
+    # By kind and time: the service level counts the last hour's assignments.
+    __table_args__ = (Index("ix_routing_events_at", "at"), Index("ix_routing_events_kind_at", "kind", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -272,6 +272,34 @@ def test_queues_count_waiting_and_assigned_by_rank_and_channel(app, api, team, r
     assert all(set(o["load"]) == {"phone", "email", "web", "chat"} for o in operators)
 
 
+def test_service_level_counts_the_last_hours_assignments_answered_within_the_target(app, api):
+    """GET /queues ``service_level``: assignments of the last hour, the share waited at
+    most 30 s.  Other kinds, older events and an event without a wait are not counted."""
+    from datetime import timedelta
+
+    from core.db import utcnow
+    from extensions import db
+    from routing.models import RoutingEvent
+
+    now = utcnow()
+    with app.app_context():
+        for at, kind, detail in [(now, "assigned", {"wait_s": 3.2}), (now, "assigned", {"wait_s": 30}),
+                                 (now, "assigned", {"wait_s": 30.5}), (now, "assigned", {"wait_s": 120}),
+                                 (now, "offered", {"wait_s": 1}), (now, "assigned", {}),
+                                 (now - timedelta(minutes=61), "assigned", {"wait_s": 1})]:
+            db.session.add(RoutingEvent(at=at, kind=kind, detail=detail))
+        db.session.commit()
+    body = api.get("/api/v1/queues").get_json()
+    assert body["service_level"] == {"answered": 4, "within_target": 2, "target_s": 30, "share": 0.5}
+    with app.app_context():
+        db.session.add(RoutingEvent(at=now, kind="assigned", detail={"wait_s": 1}))
+        db.session.commit()
+    # Recounted at most every 10 s (the once-a-second queue_stats push asks for it too).
+    assert api.get("/api/v1/queues").get_json()["service_level"]["answered"] == 4
+    app.extensions["tsunagu_redis"].delete(*app.extensions["tsunagu_redis"].keys("tsunagu:routing:service-level:*"))
+    assert api.get("/api/v1/queues").get_json()["service_level"]["answered"] == 5
+
+
 def test_fresh_items_share_one_drain_job_that_keeps_order_and_survives_an_error(app):
     """store.route_soon: a burst of new items enqueues one job; the drain routes them in
     arrival order, puts back what an error left, and a new item after the drain started
