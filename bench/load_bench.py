@@ -527,6 +527,8 @@ def main() -> None:
     parser.add_argument("--max-queue", type=float, default=60)
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--drain", type=float, default=180, help="seconds to wait for mail processing after the run")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 unless the run was clean (the short version in ./test.sh)")
     args = parser.parse_args()
 
     smtp_port = free_port()
@@ -652,6 +654,14 @@ def main() -> None:
         print("CPU seconds used during the run (2 cores = 2 s per second): "
               + ", ".join(f"{name} {used:.0f}" for name, used in cpu_used.items()), flush=True)
         job_table(stack.redis.url)
+        problems = {"errors": total_errors, "calls not answered": sent - answered,
+                    "calls dialled without a pop": len(dialled) - len(latencies),
+                    "calls popped twice": sum(1 for n in pops_per_call.values() if n > 1),
+                    "mails not processed": 0 if drained_s else mails.accepted,
+                    "load counters off": outcome["load counters off"]}
+        if args.check and any(problems.values()):
+            print(f"CHECK FAILED: {problems}", flush=True)
+            sys.exit(1)
     finally:
         if sampler is not None:
             sampler.halt.set()
