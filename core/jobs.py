@@ -92,7 +92,7 @@ class Batched:
         pipe.rpush(self.items_key, item)
         pipe.set(self.kick_key, job_id, nx=True, px=self.KICK_TTL_MS)
         if pipe.execute()[1]:
-            enqueue(self.func, queue_name=self.queue_name, retry=1, now=True, job_id=job_id)
+            self._enqueue_drain(job_id)
 
     def drain_batches(self, handle: Callable[[list[int]], Any], batch: int = 50, *, batches: int = 5,
                       job_id: str | None = None) -> int:
@@ -122,8 +122,12 @@ class Batched:
         if client.llen(self.items_key):
             successor = uuid.uuid4().hex
             if client.set(self.kick_key, successor, nx=True, px=self.KICK_TTL_MS):
-                enqueue(self.func, queue_name=self.queue_name, retry=1, now=True, job_id=successor)
+                self._enqueue_drain(successor)
         return handled
+
+    def _enqueue_drain(self, job_id: str) -> None:
+        """The drain job, under the id its flag holds."""
+        enqueue(self.func, queue_name=self.queue_name, retry=1, now=True, job_id=job_id)
 
     def _put_back(self, items: list[int]) -> None:
         """Items not handled go back to the head of the list, in order."""

@@ -159,9 +159,8 @@ def service_level(window: timedelta = timedelta(hours=1), target_s: int = 30) ->
         return json.loads(cached)
     counts = db.session.execute(_service_level_statement(),
                                 {"since": utcnow() - window, "target_s": target_s}).one()
-    answered, within = counts.answered or 0, counts.within or 0
-    figure = {"answered": answered, "within_target": within, "target_s": target_s,
-              "share": round(within / answered, 4) if answered else None}
+    figure = {"answered": counts.answered, "within_target": counts.within, "target_s": target_s,
+              "share": round(counts.within / counts.answered, 4) if counts.answered else None}
     client.set(key, json.dumps(figure), ex=SERVICE_LEVEL_EVERY_S)
     return figure
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from rq.job import Job, JobStatus
 from sqlalchemy import select
 
 from core.db import utcnow
@@ -12,7 +13,7 @@ from tickets.mail import inbound, outbound
 from tickets.models import InboundMail
 
 # Jobs still to run or running; a stored mail whose job is in one of these is not lost.
-_ALIVE = ("queued", "started", "scheduled", "deferred")
+_ALIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
 def inbound_job_id(inbound_id: int) -> str:
@@ -28,8 +29,6 @@ def enqueue_inbound(inbound_id: int, *, now: bool = False) -> None:
 def _without_a_live_job(inbound_ids: list[int]) -> list[int]:
     """The mails whose job is gone (never enqueued, lost with Redis, failed for good):
     under a backlog most stored mails are simply waiting in the queue."""
-    from rq.job import Job
-
     from core.redis_conn import get_redis
 
     jobs = Job.fetch_many([inbound_job_id(i) for i in inbound_ids], connection=get_redis())
