@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, literal, select
 
 from console.models import BlockedNumber, Call
 from core.db import first_for_update, insert_now, is_postgres, scratch, utcnow
@@ -69,15 +69,6 @@ def find_call(call_id: str, *, lock: bool = False) -> Call | None:
     if not lock:
         return db.session.scalar(select(Call).where(Call.call_id == call_id))
     return first_for_update(db.session, Call, Call.call_id == call_id)
-
-
-@cache
-def _blocked_statement():
-    return select(BlockedNumber.id).where(BlockedNumber.number == bindparam("number"))
-
-
-def is_blocked(e164: str | None) -> bool:
-    return bool(e164) and db.session.scalar(_blocked_statement(), {"number": e164}) is not None
 
 
 @cache
@@ -180,25 +171,33 @@ def decision_for(call: Call, work: WorkItem | None = None) -> dict:
 
 
 @cache
-def _seen_call_statement():
+def _first_look_statement():
+    """One row, whether or not the call was seen: is the caller's number blocked, and the
+    call's state, decision and holder if it was (a PBX asking again about it)."""
     from accounts.models import User
 
     calls, items, users = Call.__table__, WorkItem.__table__, User.__table__
-    return (select(calls.c.blocked, calls.c.state, calls.c.decision, items.c.state.label("item_state"),
-                   users.c.username, users.c.extension)
-            .select_from(calls.outerjoin(items, items.c.ticket_id == calls.c.ticket_id)
-                         .outerjoin(users, users.c.id == items.c.operator_id))
-            .where(calls.c.call_id == bindparam("call_id")))
+    blocked = (select(BlockedNumber.id).where(BlockedNumber.number == bindparam("number"))
+               .limit(1).scalar_subquery())
+    one = select(literal(1).label("one")).subquery()
+    return (select(blocked.label("blocked_id"), calls.c.blocked, calls.c.state, calls.c.decision,
+                   items.c.state.label("item_state"), users.c.username, users.c.extension)
+            .select_from(one.outerjoin(calls, calls.c.call_id == bindparam("call_id"))
+                         .outerjoin(items, items.c.ticket_id == calls.c.ticket_id)
+                         .outerjoin(users, users.c.id == items.c.operator_id)))
 
 
-def repeated_answer(call_id: str) -> dict | None:
+def first_look(call_id: str, caller: str | None):
+    """The first read of every ``newCall``, with no lock: ``blocked_id`` (the caller's
+    number is blocked) and, for a call already seen, its ``state`` (None if not seen)."""
+    return db.session.execute(_first_look_statement(), {"call_id": call_id, "number": caller}).one()
+
+
+def repeated_answer(call_id: str, seen) -> dict:
     """A newCall for a call already seen (a PBX asking again about a queued call): its
-    answer from one read, with no lock and no write while the answer stays what the call
-    recorded.  When it changed (an operator took the queued call), it is recorded under the
-    call's lock.  None for a call not seen yet."""
-    seen = db.session.execute(_seen_call_statement(), {"call_id": call_id}).first()
-    if seen is None:
-        return None
+    answer from the first look, with no lock and no write while the answer stays what the
+    call recorded.  When it changed (an operator took the queued call), it is recorded
+    under the call's lock."""
     answer = _answer(seen.blocked, seen.state, seen.item_state, seen if seen.username is not None else None)
     if answer.get("action") in ("dial", "queue") and answer["action"] != seen.decision:
         return decision_for(find_call(call_id, lock=True))
@@ -213,11 +212,12 @@ def new_call(data: dict) -> dict:
     raw_to = _event_value(data, "to") or ""
     other_party = raw_from if direction == "in" else raw_to
     caller = phone_or_none(other_party) if other_party.lower() != "anonymous" else None
-    if (answer := repeated_answer(call_id)) is not None:
-        return answer
+    look = first_look(call_id, caller)
+    if look.state is not None:
+        return repeated_answer(call_id, look)
     # On SQLite the call's lock below is the database's write lock, held until the
     # commit, and every other webhook waits for it: read what needs no lock first.
-    blocked = direction == "in" and is_blocked(caller)
+    blocked = direction == "in" and look.blocked_id is not None
     known = known_customer(caller) if direction == "in" and not blocked else None
     if not is_postgres(db.session) and (repeated := find_call(call_id, lock=True)) is not None:
         return decision_for(repeated)  # the same newCall, committed meanwhile by another request

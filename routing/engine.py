@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, exists, func, insert, literal, or_, select, true, tuple_, union_all, update
+from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, select, true, tuple_, union_all, update
 
 from core.db import (
     attach_inserted,
@@ -782,13 +782,28 @@ def _revoke_pending_offers(work: WorkItem, reason: str) -> None:
 # --- releasing ----------------------------------------------------------------------
 
 @cache
+@cache
 def _idle_again_statement(channel: str):
     return (update(STATES).where(STATES.c.user_id == bindparam("operator_id"), STATES.c[f"load_{channel}"] == 0)
             .values(idle_since=bindparam("now", type_=STATES.c.idle_since.type)))
 
 
+@cache
+def _released_statement(channel: str):
+    """The operator's unit on ``channel`` comes back, and if it was their last one there
+    they are idle again from now: one statement (the right-hand sides read the row as it
+    was before the update, on both databases)."""
+    column = STATES.c[f"load_{channel}"]
+    now = bindparam("now", type_=STATES.c.idle_since.type)
+    return (update(STATES).where(STATES.c.user_id == bindparam("operator_id"))
+            .values({column.key: column - 1, "load_total": STATES.c.load_total - 1,
+                     "idle_since": case((column == 1, now), else_=STATES.c.idle_since)}))
+
+
 def finish_item(ticket_id: int, *, reason: str = "done") -> WorkItem | None:
-    """The ticket no longer needs its holder (pending, solved, closed, hung up)."""
+    """The ticket no longer needs its holder (pending, solved, closed, hung up); the
+    holder is idle again on the channel once it was their last item there (the longest
+    idle are offered first)."""
     work = _item_of_ticket(ticket_id)
     if work is None or work.state == "done":
         return work
@@ -798,11 +813,12 @@ def finish_item(ticket_id: int, *, reason: str = "done") -> WorkItem | None:
         _revoke_pending_offers(work, reason)
     work.state, work.done_at = "done", utcnow()
     work.version += 1
-    _moved(work, before)
     store.record_event("done", work, operator_id=previous, detail={"reason": reason})
-    if previous:
-        # Idle again on this channel: the longest idle are offered first.
+    if before is not None:
+        run_sql(_released_statement(before[1]), {"operator_id": before[0], "now": utcnow()})
+    elif previous:
         run_sql(_idle_again_statement(work.channel), {"operator_id": previous, "now": utcnow()})
+    if previous:
         store.after_commit_free(previous)
     return work
 

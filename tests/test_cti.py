@@ -106,6 +106,13 @@ def test_blocked_number_is_rejected(app, cti, client, login, senior):
     assert client.post("/api/v1/blocked-numbers", json={"number": "０３−９９９９−８８８８"}).status_code == 201
     response = cti(event="newCall", **{"from": "+81399998888"}, to="100", direction="in", callId="b-1")
     assert response.get_json() == {"action": "reject", "reason": "busy"}
+    again = cti(event="newCall", **{"from": "+81399998888"}, to="100", direction="in", callId="b-1")
+    assert again.get_json() == {"action": "reject", "reason": "busy"}
+    # Another number on the same first read is not blocked; an outbound call to a blocked
+    # number is not the caller's: recorded, not rejected.
+    assert cti(event="newCall", **{"from": "+81399998887"}, to="100", direction="in",
+               callId="b-2").get_json()["action"] in ("dial", "queue")
+    assert cti(event="newCall", **{"from": "201"}, to="+81399998888", direction="out", callId="b-3").get_json() == {}
     assert client.post("/api/v1/blocked-numbers", json={"number": "not a number"}).status_code == 422
 
 
@@ -420,7 +427,8 @@ def test_a_pending_phone_ticket_opens_when_the_customer_calls_and_voicemail_answ
 
 def test_a_repeated_newcall_is_answered_from_one_read_without_a_lock(app, cti, senior, make_user, run_jobs):
     """A PBX asks again about a call: the answer comes from one read of the call, its item
-    and the item's holder; no blocklist or customer read, no lock (on SQLite the call's
+    and the item's holder (the same read every newCall starts with, which also asks the
+    blocklist); no customer read, no lock (on SQLite the call's
     lock is the database's write lock) and no write while the answer stays the same.  When
     it changed (a queued call was offered to an operator), the new answer is recorded."""
     from sqlalchemy import event
@@ -454,9 +462,9 @@ def test_a_repeated_newcall_is_answered_from_one_read_without_a_lock(app, cti, s
     assert ask_again() == first
     besides_the_token = [s for s in statements if "api_tokens" not in s]
     assert len(besides_the_token) == 1 and besides_the_token[0].startswith("select"), statements
-    assert "from calls" in besides_the_token[0] and "for update" not in besides_the_token[0]
+    assert "join calls" in besides_the_token[0] and "for update" not in besides_the_token[0]
     assert not any(s.startswith(("insert", "update", "delete")) for s in statements), statements
-    assert not any("blocked_numbers" in s or "customer_identities" in s for s in statements)
+    assert not any("customer_identities" in s for s in statements)
 
     with app.app_context():
         set_presence(db.session.get(User, senior), "available")
@@ -467,6 +475,28 @@ def test_a_repeated_newcall_is_answered_from_one_read_without_a_lock(app, cti, s
     assert any(s.startswith("update calls") for s in statements)
     assert ask_again()["action"] == "dial"
     assert not any(s.startswith(("insert", "update", "delete")) for s in statements)
+
+
+def test_a_new_call_asks_the_blocklist_in_its_first_read(app, cti, senior):
+    """The blocklist and the "was this call seen?" question share one statement: a new
+    call's hot path has no read of its own for either."""
+    from sqlalchemy import event
+
+    from extensions import db
+
+    platinum_customer(app)
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda conn, cursor, statement, *args: statements.append(" ".join(statement.split()).lower())  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert new_call(cti, "0312345678", "first-read-1")["action"] == "dial"
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    reads = [s for s in statements if "blocked_numbers" in s]
+    assert len(reads) == 1 and "join calls" in reads[0], statements
+    assert statements.index(reads[0]) == min(i for i, s in enumerate(statements) if "api_tokens" not in s)
 
 
 def set_presences(app, presences: dict) -> None:

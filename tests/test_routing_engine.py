@@ -704,3 +704,40 @@ def test_a_claim_skips_an_item_another_transaction_holds_instead_of_waiting(app,
         holder.rollback()
         holder.close()
     assert work(app, ticket).state == "waiting"
+
+
+def test_finishing_an_item_frees_a_unit_and_the_last_one_makes_the_holder_idle_again(app, client, login, run_jobs):
+    """Load counters go down by one per finished item; ``idle_since`` (longest idle first)
+    restarts only when the holder's last item on that channel is finished."""
+    from accounts.models import User
+    from extensions import db
+    from routing import engine
+    from routing.models import OperatorState
+    from routing.presence import set_presence
+
+    me, _ = login(client, roles="operator", tier=3)
+    with app.app_context():
+        set_presence(db.session.get(User, me), "available")
+        db.session.commit()
+    tickets = [new_ticket(client, customer_of_rank(app, "gold", f"顧客{i}")) for i in range(2)]
+    run_jobs()
+    assert {work(app, t).operator_id for t in tickets} == {me}
+    long_ago = utcnow() - timedelta(hours=2)
+
+    def state():
+        with app.app_context():
+            row = db.session.get(OperatorState, me)
+            return row.load_email, row.load_total, row.idle_since
+
+    with app.app_context():
+        db.session.get(OperatorState, me).idle_since = long_ago
+        db.session.commit()
+        engine.finish_item(tickets[0])
+        db.session.commit()
+    assert state() == (1, 1, long_ago)  # one email still held: not idle again yet
+    with app.app_context():
+        engine.finish_item(tickets[0])  # finished already: nothing moves
+        engine.finish_item(tickets[1])
+        db.session.commit()
+    load_email, load_total, idle_since = state()
+    assert (load_email, load_total) == (0, 0) and idle_since > long_ago + timedelta(hours=1)
