@@ -859,6 +859,5 @@ def start_wrap_up(operator_id: int) -> None:
     if seconds <= 0:
         set_presence(user, "available")
         return
-    set_presence(user, "wrap_up")
-    state = db.session.get(OperatorState, operator_id)
-    state.wrap_up_until = utcnow() + timedelta(seconds=seconds)  # ended by the once-a-second sweep
+    # Ended by the once-a-second sweep.
+    set_presence(user, "wrap_up", wrap_up_until=utcnow() + timedelta(seconds=seconds))

@@ -59,12 +59,15 @@ def _event(user, presence: str, since: datetime) -> dict:
             "presence_since": since.isoformat()}
 
 
-def set_presence(user, presence: str) -> OperatorState:
-    """Set ``user``'s presence (no-op if unchanged) and announce it after commit."""
+def set_presence(user, presence: str, **columns) -> OperatorState:
+    """Set ``user``'s presence (no-op if unchanged) and announce it after commit;
+    ``columns``: other columns of the state set with it (in the same statement)."""
     if presence not in PRESENCES:
         raise Invalid(f"presence must be one of {', '.join(PRESENCES)}.",
                       fields={"presence": [f"one of {', '.join(PRESENCES)}"]})
     state = state_of(user.id, lock=True)
+    for name, value in columns.items():
+        setattr(state, name, value)
     if state.presence != presence:
         previous = state.presence
         state.presence = presence

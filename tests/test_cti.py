@@ -144,6 +144,13 @@ def test_answer_by_extension_then_hangup_lands_on_timeline_and_wrap_up(app, cti,
     ops = {o["username"]: o for o in client.get("/api/v1/operators").get_json()["items"]}
     assert ops["senior"]["presence"] == "wrap_up"
     assert ops["senior"]["load"]["phone"] == 0
+    from core.db import utcnow
+    from extensions import db
+    from routing.models import OperatorState
+
+    with app.app_context():  # the policy's default wrap-up, 30 s from the hang-up
+        until = db.session.get(OperatorState, senior).wrap_up_until
+        assert timedelta(seconds=25) < until - utcnow() <= timedelta(seconds=30)
 
 
 def test_missed_call_stays_open_until_marked_done(app, cti, senior, client, login):
