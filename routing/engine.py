@@ -742,11 +742,12 @@ def decide_offer(offer: Offer, decision: str, *, reason: str | None = None) -> O
     offer.decided_at = now
     if decision == "accept":
         offer.state = "accepted"
-        if work is not None and work.state == "offered" and work.operator_id == offer.operator_id:
-            work.state, work.assigned_at = "assigned", now
-            work.version += 1
-            store.assign_ticket(work, offer.operator_id, by=offer.operator_id)
-        store.record_event("accepted", work, operator_id=offer.operator_id, detail={"offer_id": offer.id})
+        with store.events_together():  # "assigned" and "accepted": one INSERT
+            if work is not None and work.state == "offered" and work.operator_id == offer.operator_id:
+                work.state, work.assigned_at = "assigned", now
+                work.version += 1
+                store.assign_ticket(work, offer.operator_id, by=offer.operator_id)
+            store.record_event("accepted", work, operator_id=offer.operator_id, detail={"offer_id": offer.id})
         return offer
     offer.state = "rejected" if decision == "reject" else "expired"
     offer.reason = reason or offer.state

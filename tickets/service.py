@@ -480,10 +480,14 @@ def answered_on_the_phone(ticket_id: int, operator, now: datetime) -> None:
     if not reopen and ticket.first_responded_at is not None:
         return
     status_before = ticket.status
-    sla.mark_met(ticket, now, first_response=True)
-    if reopen:
-        change_status(ticket, "open", operator, now=now)
-    _touch(ticket, now)
+    # The status item's ref lookup must not flush the ticket half-changed: with the touch
+    # below, one UPDATE of the ticket goes out, not two (nothing else in this transaction
+    # records that ref, so the lookup loses nothing by not flushing).
+    with db.session.no_autoflush:
+        sla.mark_met(ticket, now, first_response=True)
+        if reopen:
+            change_status(ticket, "open", operator, now=now)
+        _touch(ticket, now)
     db.session.flush()
     if reopen:
         _changed(ticket, {"status": [status_before, "open"]})
