@@ -385,6 +385,13 @@ def test_a_call_answered_by_a_person_is_the_tickets_first_response(app, cti, sen
     assert answered.version > ringing.version and not answered.first_response_breached
     cti(event="answer", callId="fr-1", user="201")
     assert phone_ticket(app, "fr-1").version == answered.version
+    from customers.models import Interaction
+
+    with app.app_context():  # the reopening is on the timeline once, under the version it changed from
+        items = db.session.scalars(select(Interaction).where(Interaction.ticket_id == answered.id,
+                                                             Interaction.kind == "status")).all()
+        assert [(i.detail["from"], i.detail["to"], i.ref) for i in items] == \
+            [("new", "open", f"ticket:{answered.id}:v{answered.version - 1}:status")]
     cti(event="hangup", callId="fr-1", cause="normalClearing")
     assert (phone_ticket(app, "fr-1").status, phone_ticket(app, "fr-1").assignee_id) == ("open", senior)
 

@@ -202,6 +202,12 @@ def test_accepting_an_offer_assigns_the_ticket(app, client, login, run_jobs):
     assert accepted.status_code == 200 and accepted.get_json()["state"] == "accepted"
     assert work(app, ticket).state == "assigned"
     assert assignee(client, ticket) == me
+    from routing.models import RoutingEvent
+
+    with app.app_context():  # both written (the service level counts the "assigned" ones)
+        kinds = db.session.scalars(select(RoutingEvent.kind).where(RoutingEvent.ticket_id == ticket)
+                                   .order_by(RoutingEvent.id)).all()
+        assert kinds[-2:] == ["assigned", "accepted"], kinds
     again = client.post(f"/api/v1/offers/{offer['offer_id']}/reject")
     assert again.status_code == 409
 
