@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import bindparam, literal, select
+from sqlalchemy import bindparam, select
 
 from console.models import BlockedNumber, Call
-from core.db import first_for_update, insert_now, is_postgres, scratch, utcnow
+from core.db import first_for_update, insert_now, is_postgres, one_row, scratch, utcnow
 from core.errors import Invalid
 from customers import service as customers
 from customers import timeline
@@ -179,10 +179,9 @@ def _first_look_statement():
     calls, items, users = Call.__table__, WorkItem.__table__, User.__table__
     blocked = (select(BlockedNumber.id).where(BlockedNumber.number == bindparam("number"))
                .limit(1).scalar_subquery())
-    one = select(literal(1).label("one")).subquery()
     return (select(blocked.label("blocked_id"), calls.c.blocked, calls.c.state, calls.c.decision,
                    items.c.state.label("item_state"), users.c.username, users.c.extension)
-            .select_from(one.outerjoin(calls, calls.c.call_id == bindparam("call_id"))
+            .select_from(one_row().outerjoin(calls, calls.c.call_id == bindparam("call_id"))
                          .outerjoin(items, items.c.ticket_id == calls.c.ticket_id)
                          .outerjoin(users, users.c.id == items.c.operator_id)))
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import bindparam, func, literal, select, true
+from sqlalchemy import bindparam, func, select, true
 
 from console.cti import OPEN_STATUSES, UNIDENTIFIED, opened_for_a_call, operator_row
 from console.models import Call
 from core.audit import record
+from core.db import one_row
 from core.realtime import push_first, user_room
 from extensions import db
 
@@ -34,9 +35,8 @@ def _purchase_and_calls_statement():
             .order_by(Purchase.purchased_at.desc()).limit(1).subquery())
     calls = select(func.count()).select_from(Call).where(Call.customer_id == customer_id).scalar_subquery()
     # One row even without purchases: the count, outer-joined to at most one purchase.
-    one = select(literal(1).label("one")).subquery()
     return (select(calls.label("call_count"), last.c.product, last.c.amount, last.c.purchased_at)
-            .select_from(one.outerjoin(last, true())))
+            .select_from(one_row().outerjoin(last, true())))
 
 
 def _purchase_and_calls(customer_id: int):

@@ -105,6 +105,14 @@ def _drop_after_commit(session: Session, previous_transaction) -> None:
                 session.expunge(obj)
 
 
+def one_row():
+    """A derived table of exactly one row, to outer-join optional rows onto: a statement
+    that always answers one row, whether or not they exist."""
+    from sqlalchemy import literal, select
+
+    return select(literal(1).label("one")).subquery()
+
+
 def is_postgres(session_or_engine) -> bool:
     """True on PostgreSQL; takes a (scoped) session, an engine or a connection."""
     get_bind = getattr(session_or_engine, "get_bind", None)

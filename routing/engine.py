@@ -783,7 +783,6 @@ def _revoke_pending_offers(work: WorkItem, reason: str) -> None:
 # --- releasing ----------------------------------------------------------------------
 
 @cache
-@cache
 def _idle_again_statement(channel: str):
     return (update(STATES).where(STATES.c.user_id == bindparam("operator_id"), STATES.c[f"load_{channel}"] == 0)
             .values(idle_since=bindparam("now", type_=STATES.c.idle_since.type)))
@@ -792,13 +791,12 @@ def _idle_again_statement(channel: str):
 @cache
 def _released_statement(channel: str):
     """The operator's unit on ``channel`` comes back, and if it was their last one there
-    they are idle again from now: one statement (the right-hand sides read the row as it
-    was before the update, on both databases)."""
-    column = STATES.c[f"load_{channel}"]
+    they are idle again from now: the load change (``delta`` -1) and the idle time in one
+    statement (the right-hand sides read the row as it was before the update, on both
+    databases)."""
     now = bindparam("now", type_=STATES.c.idle_since.type)
-    return (update(STATES).where(STATES.c.user_id == bindparam("operator_id"))
-            .values({column.key: column - 1, "load_total": STATES.c.load_total - 1,
-                     "idle_since": case((column == 1, now), else_=STATES.c.idle_since)}))
+    last_one = STATES.c[f"load_{channel}"] == 1
+    return _change_load_statement(channel).values(idle_since=case((last_one, now), else_=STATES.c.idle_since))
 
 
 def finish_item(ticket_id: int, *, reason: str = "done") -> WorkItem | None:
@@ -816,7 +814,7 @@ def finish_item(ticket_id: int, *, reason: str = "done") -> WorkItem | None:
     work.version += 1
     store.record_event("done", work, operator_id=previous, detail={"reason": reason})
     if before is not None:
-        run_sql(_released_statement(before[1]), {"operator_id": before[0], "now": utcnow()})
+        run_sql(_released_statement(before[1]), {"operator_id": before[0], "delta": -1, "now": utcnow()})
     elif previous:
         run_sql(_idle_again_statement(work.channel), {"operator_id": previous, "now": utcnow()})
     if previous:
